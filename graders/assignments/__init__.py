@@ -1,0 +1,1 @@
+"""One module of checks per assignment. Instructor-only: never released, never visible to workers."""

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from typing import Any, Callable, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CheckFailure(AssertionError):
+    """A check failed; the message is written for the student."""
+
+
+def check(*, grade_id: str, points: float, hidden: bool = False) -> Callable[[F], F]:
+    """Mark a pytest test as a check worth `points` toward nbgrader grade cell `grade_id`."""
+    import pytest
+
+    def deco(fn: F) -> F:
+        return pytest.mark.graders(grade_id=grade_id, points=float(points), hidden=bool(hidden))(fn)  # type: ignore[no-any-return]
+
+    return deco
+
+
+def meta_of(value: Any) -> Any:
+    """What the worker reported about a returned tensor (requires_grad, has_grad_fn, device), or None."""
+    return getattr(value, "graders_meta", None)

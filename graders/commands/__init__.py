@@ -1,0 +1,1 @@
+"""One module per subcommand of `graders`: argument parsing only, the work is in the stage modules."""

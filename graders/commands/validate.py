@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import argparse
+
+from ._common import add_device, add_sandbox, assignments_arg, launcher_from
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("validate", help="prove an assignment is sound: full marks, zero stubs, release up to date")
+    p.add_argument("assignment", nargs="?", help="assignment name (omit with --all)")
+    p.add_argument("--all", action="store_true", help="every assignment of the course")
+    add_device(p)
+    add_sandbox(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import GradersError
+    from ..validate import validate_assignment
+
+    if not args.assignment and not args.all:
+        raise GradersError("name an assignment (graders validate tensors) or use --all")
+    launcher = launcher_from(args)
+    ok = True
+    for name in assignments_arg(args):
+        v = validate_assignment(name=name, launcher=launcher, device=args.device)
+        print(v.summary(), flush=True)
+        ok &= v.ok
+    return 0 if ok else 1

@@ -1,0 +1,125 @@
+"""Stage `submitted → autograded` for one notebook: start a worker, run the checks in the judge.
+
+`grade_notebook` raises GradersError for input that cannot be graded (missing, not a notebook,
+another assignment); `grade_or_record` never raises and records such problems as a result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from pathlib import Path
+
+from .course import Assignment, get_assignment
+from .errors import GradersError, WorkerError, WrongAssignment
+from .notebook import Notebook, read_notebook
+from .result import CellOutcome, SubmissionResult
+from .sandbox import Launcher, Limits, choose_launcher
+
+JUDGE_INI = Path(__file__).resolve().parent / "judge" / "judge.ini"
+
+
+def resolve_device(device: str) -> str:
+    if device not in ("auto", "cpu", "cuda"):
+        raise GradersError(f"unknown device {device!r}; use auto, cpu or cuda")
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if device == "cuda":
+        raise GradersError("--device cuda was asked for, but no CUDA GPU is available here; use --device auto or cpu")
+    return "cpu"
+
+
+def check_assignment_of(nb: Notebook, assignment: Assignment) -> None:
+    found = nb.assignment
+    if found is not None and found != assignment.name:
+        raise WrongAssignment(nb.path, assignment.name, found)
+    if found is None:
+        ids = set(nb.grade_cells())
+        if ids and not ids & set(assignment.questions):
+            from .course import assignment_names, get_assignment as get
+
+            for other in assignment_names():
+                if ids & set(get(other).questions):
+                    raise WrongAssignment(nb.path, assignment.name, other)
+            raise GradersError(f"{nb.path}: none of its questions ({', '.join(sorted(ids))}) belong to {assignment.name!r}")
+
+
+def default_hidden_seed() -> int:
+    """The course's hidden seed: GRADERS_HIDDEN_SEED, else a fixed number (never shown to students)."""
+    import os
+
+    return int(os.environ.get("GRADERS_HIDDEN_SEED", "20261125"))
+
+
+def run_checks(*, assignment: Assignment, submission: object, device: str, public_only: bool = False,
+               hidden_seed: int | None = None) -> list:
+    """Run the assignment's pytest checks in this (the judge's) process against `submission`."""
+    import pytest
+
+    from .judge.plugin import JudgeContext, JudgePlugin, RESULTS
+
+    plugin = JudgePlugin(JudgeContext(submission=submission, device=device, public_only=public_only,
+                                       seed=default_hidden_seed() if hidden_seed is None else hidden_seed))
+    holder: dict[str, list] = {}
+
+    class _Grab:
+        def pytest_unconfigure(self, config: pytest.Config) -> None:
+            holder["results"] = config.stash.get(RESULTS, [])
+
+    args = ["-c", str(JUDGE_INI), "--rootdir", str(assignment.module_path.parent), "-q", str(assignment.module_path)]
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        code = pytest.main(args, plugins=[plugin, _Grab()])
+    results = holder.get("results", [])
+    if not results and code not in (0, 1):
+        raise GradersError(f"the checks of {assignment.name!r} could not run (pytest exit {int(code)}): {sink.getvalue()[-800:]}")
+    return results
+
+
+def grade_notebook(*, path: str | Path, assignment: str, student: str = "", device: str = "auto",
+                   launcher: Launcher | None = None, limits: Limits | None = None, public_only: bool = False,
+                   require_sandbox: bool = False, hidden_seed: int | None = None) -> SubmissionResult:
+    from .judge.session import Submission, WorkerSession
+
+    started = time.monotonic()
+    spec = get_assignment(assignment)
+    nb = read_notebook(path)
+    check_assignment_of(nb, spec)
+    dev = resolve_device(device)
+    launcher = launcher or choose_launcher(require_sandbox=require_sandbox)
+    code = nb.code_to_run()
+    session = WorkerSession(launcher=launcher, limits=limits or spec.limits, cells=[src for _i, src in code])
+    result = SubmissionResult(assignment=spec.name, student=student, status="graded", max_score=spec.max_score,
+                              device=dev, sandbox=launcher.name)
+    try:
+        outcomes = session.start()
+        result.cells = [CellOutcome(**{**o.__dict__, "index": code[o.index][0]}) for o in outcomes]
+        result.checks = run_checks(assignment=spec, submission=Submission(session), device=dev, public_only=public_only,
+                                   hidden_seed=hidden_seed)
+    except WorkerError as exc:
+        result.status, result.message = "error", str(exc)
+    finally:
+        session.close()
+    if public_only:
+        result.max_score = sum(c.max_points for c in result.checks)
+    result.score = sum(c.points for c in result.checks)
+    result.duration_s = time.monotonic() - started
+    return result
+
+
+def grade_or_record(*, path: str | Path, assignment: str, student: str = "", **kw: object) -> SubmissionResult:
+    """Like grade_notebook, but a problem with the input becomes a recorded `error` result."""
+    started = time.monotonic()
+    try:
+        return grade_notebook(path=path, assignment=assignment, student=student, **kw)  # type: ignore[arg-type]
+    except GradersError as exc:
+        max_score = 0.0
+        with contextlib.suppress(GradersError):
+            max_score = get_assignment(assignment).max_score
+        return SubmissionResult(assignment=assignment, student=student, status="error", max_score=max_score,
+                                message=str(exc), duration_s=time.monotonic() - started)

@@ -1,0 +1,132 @@
+"""Our pytest plugin: provides the `submission` fixture and turns test outcomes into CheckResults.
+
+Hooks stay thin; `build_check_result` is a pure function; state lives in `config.stash`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from ..result import CheckResult
+from .session import CallTimeout, StudentCodeError, WorkerCrashed
+
+RESULTS = pytest.StashKey[list[CheckResult]]()
+CONTEXT = pytest.StashKey["JudgeContext"]()
+
+
+@dataclass
+class JudgeContext:
+    submission: Any  # a Submission proxy (or, in a student's kernel, the notebook namespace)
+    device: str
+    public_only: bool = False
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    id: str
+    grade_id: str
+    points: float
+    hidden: bool
+
+
+def spec_of(item: pytest.Item) -> CheckSpec | None:
+    mark = item.get_closest_marker("graders")
+    if mark is None:
+        return None
+    grade_id = mark.kwargs["grade_id"]
+    name = getattr(item, "originalname", item.name).removeprefix("test_")
+    param = item.name[len(getattr(item, "originalname", item.name)):]
+    return CheckSpec(f"{grade_id}::{name}{param}", grade_id, float(mark.kwargs["points"]), bool(mark.kwargs.get("hidden", False)))
+
+
+def classify(excinfo: pytest.ExceptionInfo[BaseException] | None) -> tuple[str, str]:
+    """(status, message for the student) of one failed phase of a check."""
+    if excinfo is None:
+        return "passed", ""
+    exc = excinfo.value
+    if isinstance(exc, CallTimeout):
+        return "timeout", str(exc)
+    if isinstance(exc, StudentCodeError):
+        if exc.type_name == "NameError":
+            return "error", f"{exc.message}: define it in the notebook (and keep its name as given)"
+        if exc.type_name == "NotImplementedError":
+            return "error", f"{exc.what} is not implemented yet (it raised NotImplementedError)"
+        return "error", str(exc)
+    if isinstance(exc, WorkerCrashed):
+        return "error", f"the notebook's code stopped the worker: {exc}"
+    if isinstance(exc, AssertionError):
+        text = str(exc).split("\nassert ")[0].strip()
+        return "failed", text or "the check failed"
+    if isinstance(exc, pytest.skip.Exception):
+        return "passed", ""
+    return "error", f"the grader could not check this answer ({type(exc).__name__}: {exc})"
+
+
+def build_check_result(spec: CheckSpec, phases: list[tuple[str, pytest.ExceptionInfo[BaseException] | None, float]],
+                       properties: list[tuple[str, object]]) -> CheckResult:
+    status, message = "passed", ""
+    for _when, excinfo, _dur in phases:
+        status, message = classify(excinfo)
+        if status != "passed":
+            break
+    metrics = {k: float(v) for k, v in properties if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return CheckResult(
+        id=spec.id, grade_id=spec.grade_id, status=status,  # type: ignore[arg-type]
+        points=spec.points if status == "passed" else 0.0, max_points=spec.points, hidden=spec.hidden,
+        message=message, duration_s=sum(d for _w, _e, d in phases), metrics=metrics,
+    )
+
+
+class JudgePlugin:
+    """Registered as an object with pytest.main(plugins=[...])."""
+
+    def __init__(self, context: JudgeContext) -> None:
+        self.context = context
+        self._phases: dict[str, list[tuple[str, Any, float]]] = {}
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        config.stash[RESULTS] = []
+        config.stash[CONTEXT] = self.context
+        config.addinivalue_line("markers", "graders(grade_id, points, hidden): a graded check")
+
+    @pytest.fixture(scope="session")
+    def submission(self, request: pytest.FixtureRequest) -> Any:
+        return request.config.stash[CONTEXT].submission
+
+    @pytest.fixture(scope="session")
+    def device(self, request: pytest.FixtureRequest) -> str:
+        return request.config.stash[CONTEXT].device
+
+    @pytest.fixture(scope="session")
+    def hidden_seed(self, request: pytest.FixtureRequest) -> int:
+        """The seed of hidden inputs and data (tests vary it; students never see it)."""
+        return request.config.stash[CONTEXT].seed
+
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        public_only = config.stash[CONTEXT].public_only
+        keep = []
+        for item in items:
+            spec = spec_of(item)
+            if spec is not None and not (public_only and spec.hidden):
+                keep.append(item)
+        items[:] = keep
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        report = yield
+        self._phases.setdefault(item.nodeid, []).append((call.when, call.excinfo, call.duration))
+        return report
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        outcome = yield
+        spec = spec_of(item)
+        phases = self._phases.pop(item.nodeid, [])
+        if spec is not None and phases:
+            props = list(getattr(item, "user_properties", []))
+            item.config.stash[RESULTS].append(build_check_result(spec, phases, props))
+        return outcome

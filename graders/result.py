@@ -1,0 +1,153 @@
+"""The one result object of grading a submission, with its serializers.
+
+A result is recorded even when grading failed before any check ran (status ``error``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+CheckStatus = Literal["passed", "failed", "error", "timeout"]
+SubmissionStatus = Literal["graded", "error"]
+
+
+@dataclass
+class CheckResult:
+    id: str
+    grade_id: str
+    status: CheckStatus
+    points: float
+    max_points: float
+    hidden: bool
+    message: str = ""
+    duration_s: float = 0.0
+    # measurements the judge made (for example an accuracy); reports plot them
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "id": self.id,
+            "grade_id": self.grade_id,
+            "status": self.status,
+            "points": round(self.points, 4),
+            "max_points": round(self.max_points, 4),
+            "hidden": self.hidden,
+            "message": self.message,
+            "duration_s": round(self.duration_s, 4),
+        }
+        if self.metrics:
+            d["metrics"] = dict(self.metrics)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CheckResult:
+        return cls(
+            id=d["id"],
+            grade_id=d["grade_id"],
+            status=d["status"],
+            points=float(d["points"]),
+            max_points=float(d["max_points"]),
+            hidden=bool(d["hidden"]),
+            message=d.get("message", ""),
+            duration_s=float(d.get("duration_s", 0.0)),
+            metrics=dict(d.get("metrics", {})),
+        )
+
+
+@dataclass
+class CellOutcome:
+    """What happened when the worker executed one code cell of the submission."""
+
+    index: int
+    status: Literal["ok", "error", "timeout", "skipped"]
+    stdout: str = ""
+    stderr: str = ""
+    result: str | None = None
+    error: str | None = None  # "ValueError: ..." for a person
+    traceback: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v not in (None, "")}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CellOutcome:
+        return cls(**d)
+
+
+@dataclass
+class SubmissionResult:
+    assignment: str
+    student: str
+    status: SubmissionStatus
+    score: float = 0.0
+    max_score: float = 0.0
+    device: str = "cpu"
+    duration_s: float = 0.0
+    sandbox: str = "none"
+    checks: list[CheckResult] = field(default_factory=list)
+    message: str | None = None
+    cells: list[CellOutcome] = field(default_factory=list)
+
+    # ---- derived -------------------------------------------------------------
+    def question_scores(self) -> dict[str, tuple[float, float]]:
+        """grade_id -> (points, max_points), in the order checks ran."""
+        out: dict[str, tuple[float, float]] = {}
+        for c in self.checks:
+            p, m = out.get(c.grade_id, (0.0, 0.0))
+            out[c.grade_id] = (p + c.points, m + c.max_points)
+        return out
+
+    def failed_checks(self) -> list[CheckResult]:
+        return [c for c in self.checks if c.status != "passed"]
+
+    # ---- serializers ---------------------------------------------------------
+    def to_dict(self, *, with_cells: bool = False) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "assignment": self.assignment,
+            "student": self.student,
+            "status": self.status,
+            "score": round(self.score, 4),
+            "max_score": round(self.max_score, 4),
+            "device": self.device,
+            "duration_s": round(self.duration_s, 3),
+            "sandbox": self.sandbox,
+            "checks": [c.to_dict() for c in self.checks],
+        }
+        if self.message is not None:
+            d["message"] = self.message
+        if with_cells:
+            d["cells"] = [c.to_dict() for c in self.cells]
+        return d
+
+    def to_json(self, **kw: Any) -> str:
+        return json.dumps(self.to_dict(**kw), indent=None)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SubmissionResult:
+        return cls(
+            assignment=d["assignment"],
+            student=d.get("student", ""),
+            status=d["status"],
+            score=float(d.get("score", 0.0)),
+            max_score=float(d.get("max_score", 0.0)),
+            device=d.get("device", "cpu"),
+            duration_s=float(d.get("duration_s", 0.0)),
+            sandbox=d.get("sandbox", "none"),
+            checks=[CheckResult.from_dict(c) for c in d.get("checks", [])],
+            message=d.get("message"),
+            cells=[CellOutcome.from_dict(c) for c in d.get("cells", [])],
+        )
+
+    def summary(self) -> str:
+        """A few lines for a person: score, then each question, then failing checks."""
+        who = f"{self.student}: " if self.student else ""
+        if self.status == "error":
+            return f"{who}{self.assignment}: not graded: {self.message}"
+        lines = [f"{who}{self.assignment}: {self.score:g}/{self.max_score:g} ({self.sandbox} sandbox, {self.duration_s:.1f} s)"]
+        for gid, (p, m) in self.question_scores().items():
+            lines.append(f"  {gid:<20} {p:g}/{m:g}")
+        for c in self.failed_checks():
+            lines.append(f"  x {c.id} [{c.status}]: {c.message}")
+        return "\n".join(lines)

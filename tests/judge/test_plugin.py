@@ -1,0 +1,76 @@
+"""Our pytest plugin, tested with pytester: outcomes become CheckResults with the right status."""
+
+from __future__ import annotations
+
+import pytest
+
+from graders.judge.plugin import RESULTS, JudgeContext, JudgePlugin
+from graders.judge.session import CallTimeout, StudentCodeError
+
+CHECKS = '''
+from graders.checks import check, CheckFailure
+from graders.judge.session import CallTimeout, StudentCodeError
+
+@check(grade_id="q1", points=1)
+def test_passes(submission):
+    assert submission.answer == 42
+
+@check(grade_id="q1", points=2, hidden=True)
+def test_fails(submission, record_property):
+    record_property("accuracy", 0.5)
+    raise CheckFailure("`f` returned 3, expected 4")
+
+@check(grade_id="q2", points=1)
+def test_student_raised(submission):
+    raise StudentCodeError("`f`", "ZeroDivisionError", "division by zero")
+
+@check(grade_id="q2", points=1, hidden=True)
+def test_hangs(submission):
+    raise CallTimeout("`train`", 30)
+
+@check(grade_id="q2", points=0.5)
+def test_not_implemented(submission):
+    raise StudentCodeError("`g`", "NotImplementedError", "")
+
+def test_not_a_check():
+    pass
+'''
+
+
+class Answers:
+    answer = 42
+
+
+def run(pytester: pytest.Pytester, *, public_only: bool = False) -> list:  # type: ignore[type-arg]
+    pytester.makepyfile(test_checks=CHECKS)
+    plugin = JudgePlugin(JudgeContext(submission=Answers(), device="cpu", public_only=public_only))
+    got: dict[str, list] = {}  # type: ignore[type-arg]
+
+    class Grab:
+        def pytest_unconfigure(self, config: pytest.Config) -> None:
+            got["r"] = config.stash[RESULTS]
+
+    pytester.inline_run("-p", "no:cacheprovider", plugins=[plugin, Grab()])
+    return got["r"]
+
+
+def test_statuses_points_and_messages(pytester: pytest.Pytester) -> None:
+    results = {r.id: r for r in run(pytester)}
+    assert set(results) == {"q1::passes", "q1::fails", "q2::student_raised", "q2::hangs", "q2::not_implemented"}
+    assert (results["q1::passes"].status, results["q1::passes"].points) == ("passed", 1.0)
+    fails = results["q1::fails"]
+    assert (fails.status, fails.points, fails.max_points, fails.hidden) == ("failed", 0.0, 2.0, True)
+    assert fails.message == "`f` returned 3, expected 4" and fails.metrics == {"accuracy": 0.5}
+    assert results["q2::student_raised"].status == "error"
+    assert "ZeroDivisionError: division by zero" in results["q2::student_raised"].message
+    assert results["q2::hangs"].status == "timeout" and "did not return within 30 s" in results["q2::hangs"].message
+    assert "not implemented yet" in results["q2::not_implemented"].message
+
+
+def test_public_only_drops_hidden_checks(pytester: pytest.Pytester) -> None:
+    ids = {r.id for r in run(pytester, public_only=True)}
+    assert ids == {"q1::passes", "q2::student_raised", "q2::not_implemented"}
+
+
+def test_exceptions_are_plain_classes() -> None:
+    assert issubclass(CallTimeout, Exception) and issubclass(StudentCodeError, Exception)

@@ -1,0 +1,36 @@
+"""`graders validate` on the real course, and on a copy where the release is stale."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from graders.validate import validate_assignment
+
+
+def test_tensors_is_valid(course_root: Path, launcher) -> None:  # type: ignore[no-untyped-def]
+    v = validate_assignment(name="tensors", root=course_root, launcher=launcher, device="cpu")
+    assert v.ok, v.summary()
+    assert [s[0] for s in v.steps] == ["grade cells have checks", "source solution scores full marks",
+                                       "release stubs score zero", "release is up to date"]
+
+
+def test_stale_release_and_wrong_points_are_reported(course_root: Path, tmp_path: Path, launcher) -> None:  # type: ignore[no-untyped-def]
+    shutil.copytree(course_root / "source" / "tensors", tmp_path / "source" / "tensors")
+    shutil.copytree(course_root / "release" / "tensors", tmp_path / "release" / "tensors")
+    shutil.copy(course_root / "nbgrader_config.py", tmp_path)
+    src = tmp_path / "source" / "tensors" / "tensors.ipynb"
+    nb = json.loads(src.read_text())
+    for cell in nb["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade_id") == "one_hot":
+            meta["points"] = 3
+    src.write_text(json.dumps(nb))
+    v = validate_assignment(name="tensors", root=tmp_path, launcher=launcher, device="cpu")
+    steps = {name: (ok, msg) for name, ok, msg in v.steps}
+    assert not v.ok
+    assert not steps["grade cells have checks"][0]
+    assert "'one_hot' is worth 3 but its checks add up to 2" in steps["grade cells have checks"][1]
+    assert not steps["release is up to date"][0] and "graders generate tensors" in steps["release is up to date"][1]
+    assert steps["release stubs score zero"][0]
