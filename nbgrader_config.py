@@ -9,13 +9,10 @@ c.CourseDirectory.release_directory = "release"
 c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
-c.CourseDirectory.db_assignments = [
-    {"name": "tensors"},
-    {"name": "autograd"},
-    {"name": "workflow"},
-    {"name": "classification"},
-    {"name": "vision"},
-]
 # generate_assignment must not need a gradebook entry per student
 c.GenerateAssignment.create_assignment = True
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+# nbgrader's exchange, used by JupyterLab's Assignment List (release_assignment → fetch → submit → collect):
+# a folder of the course by default; on a JupyterHub point it at a directory every user can reach,
+# e.g. /srv/nbgrader/exchange. (Without it the Assignment List looks in a system folder that does not exist.)
+c.Exchange.root = __import__("os").path.join(c.CourseDirectory.root, ".exchange")

@@ -14,7 +14,7 @@ import warnings
 
 from .errors import GradersError
 
-COMMANDS = ("generate", "validate", "grade", "check", "autograde", "feedback", "report", "export", "ci", "release_repo")
+COMMANDS = ("generate", "validate", "grade", "check", "autograde", "feedback", "report", "export", "ci", "release_repo", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -62,10 +62,28 @@ def get_assignment(name: str) -> Assignment:
     names = assignment_names()
     if name not in names:
         raise UnknownAssignment(name, names)
-    mod = importlib.import_module(f"graders.assignments.{name}")
-    questions = {str(k): float(v) for k, v in mod.QUESTIONS.items()}
-    limits = Limits().with_overrides(**getattr(mod, "LIMITS", {}))
-    return Assignment(name=name, questions=questions, module_path=Path(mod.__file__ or ""), limits=limits)
+    # read QUESTIONS and LIMITS without importing the module (that imports torch: ~1.5 s),
+    # so a worker can be booting while the judge imports its checks
+    path = ASSIGNMENTS_DIR / f"{name}.py"
+    consts = _module_constants(path, ("QUESTIONS", "LIMITS"))
+    if "QUESTIONS" not in consts:
+        from .errors import CourseError
+
+        raise CourseError(f"{path}: no QUESTIONS = {{grade_id: points}} literal")
+    questions = {str(k): float(v) for k, v in consts["QUESTIONS"].items()}
+    limits = Limits().with_overrides(**consts.get("LIMITS", {}))
+    return Assignment(name=name, questions=questions, module_path=path, limits=limits)
+
+
+def _module_constants(path: Path, names: tuple[str, ...]) -> dict[str, object]:
+    import ast
+
+    out: dict[str, object] = {}
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) and node.targets[0].id in names:
+            out[node.targets[0].id] = ast.literal_eval(node.value)
+    return out
 
 
 def ensure_venv_on_path() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import threading
 import time
 from pathlib import Path
 
@@ -96,8 +97,25 @@ def grade_notebook(*, path: str | Path, assignment: str, student: str = "", devi
     session = WorkerSession(launcher=launcher, limits=limits or spec.limits, cells=[src for _i, src in code])
     result = SubmissionResult(assignment=spec.name, student=student, status="graded", max_score=spec.max_score,
                               device=dev, sandbox=launcher.name)
+    booted: dict[str, object] = {}
+
+    def boot() -> None:
+        try:
+            booted["outcomes"] = session.start()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, in this thread
+            booted["error"] = exc
+
+    booting = threading.Thread(target=boot, name="graders-worker-boot", daemon=True)
+    booting.start()
     try:
-        outcomes = session.start()
+        spec.module()  # import the checks (and torch, pytest) while the worker boots
+        import pytest  # noqa: F401
+    finally:
+        booting.join()
+    try:
+        if "error" in booted:
+            raise booted["error"]  # type: ignore[misc]
+        outcomes = booted["outcomes"]  # type: ignore[assignment]
         result.cells = [CellOutcome(**{**o.__dict__, "index": code[o.index][0]}) for o in outcomes]
         result.checks = run_checks(assignment=spec, submission=Submission(session), device=dev, public_only=public_only,
                                    hidden_seed=hidden_seed)

@@ -17,7 +17,7 @@ from ..result import CellOutcome
 from ..sandbox import Launcher, Limits, WorkerProcess
 from ..worker.codec import Decoder, Encoder, Handle, ProtocolError, recv_frame, send_frame
 
-MAX_RESTARTS = 4
+MAX_RESTARTS = 8
 
 
 class StudentCodeError(Exception):
@@ -85,6 +85,8 @@ class WorkerSession:
         self.bad_cells: set[int] = set()
         self.generation = 0
         self.restarts = 0
+        # functions that hung or crashed the worker once: later calls fail at once, without a restart
+        self.poisoned: dict[str, Exception] = {}
         self._workdir: Path | None = None
 
     @property
@@ -133,6 +135,8 @@ class WorkerSession:
             self.bad_cells.add(index)
             self._relaunch_after(index)
             return CellOutcome(index, "error", error=f"{exc}; the worker was restarted without this cell")
+        if reply.get("status") == "timeout":
+            self.bad_cells.add(index)  # not replayed when the worker restarts
         return CellOutcome(index, reply.get("status", "error"), stdout=_s(reply.get("stdout")), stderr=_s(reply.get("stderr")),
                            result=reply.get("result"), error=reply.get("error"), traceback=reply.get("traceback"))
 
@@ -186,10 +190,21 @@ class WorkerSession:
         return self.call_target({"global": name}, args, kwargs, timeout=timeout, seed=seed, what=f"`{name}`")
 
     def call_target(self, target: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any], *, timeout: float | None, seed: int | None, what: str) -> Any:
+        key = target.get("global") or what
+        if key in self.poisoned:
+            raise self.poisoned[key]
         self._ensure_running()
         enc = Encoder(_encode_remote)
         payload = enc.encode((tuple(args), dict(kwargs)))
-        return self._roundtrip({"op": "call", "target": target, "payload": payload, "seed": seed}, enc.blob(), timeout, what)
+        try:
+            return self._roundtrip({"op": "call", "target": target, "payload": payload, "seed": seed}, enc.blob(), timeout, what)
+        except (CallTimeout, WorkerCrashed) as exc:
+            # it took the worker down (crash, or a hang that had to be killed): later calls of it fail
+            # at once, without another restart. A soft timeout leaves the worker alive: other inputs
+            # may still finish, so they are tried.
+            if self.proc is None:
+                self.poisoned[key] = exc
+            raise
 
     def eval(self, expr: str, *, timeout: float | None = None, **bindings: Any) -> Any:
         """Evaluate an expression (written by the judge) in the worker, with `bindings` as variables."""

@@ -9,12 +9,13 @@ import socket
 import subprocess
 import sys
 import threading
-import warnings
 import time
 import uuid
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from .limits import Limits
 
@@ -121,8 +122,13 @@ class WorkerProcess:
         rc = self._popen.poll()
         if rc is None:
             return "the worker stopped answering"
+        if rc > 128 and self.sandbox == "bubblewrap":
+            rc = -(rc - 128)  # bwrap exits with 128 + N when the worker inside was killed by signal N
         if rc < 0:
-            sig = signal.Signals(-rc).name
+            try:
+                sig = signal.Signals(-rc).name
+            except ValueError:
+                sig = f"signal {-rc}"
             why = {"SIGKILL": "killed (often: the memory limit was reached)", "SIGXCPU": "CPU time limit reached",
                    "SIGSEGV": "crashed (segmentation fault)", "SIGXFSZ": "file size limit reached"}.get(sig, f"killed by {sig}")
             return f"the worker process was {why}"
@@ -176,6 +182,7 @@ class PidsCgroup:
         if not cls._parent:
             return None
         parent, v2 = cls._parent  # type: ignore[misc]
+        _sweep_stale_cgroups(parent)
         path = parent / f"graders-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         try:
             path.mkdir()
@@ -239,6 +246,25 @@ class PidsCgroup:
                 time.sleep(0.02)
 
 
+def _sweep_stale_cgroups(parent: Path) -> None:
+    """Remove the empty cgroups of graders that died without cleaning up (their pid is gone)."""
+    try:
+        entries = list(parent.glob("graders-*-*"))
+    except OSError:
+        return
+    for d in entries:
+        try:
+            owner = int(d.name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        if owner == os.getpid() or Path(f"/proc/{owner}").exists():
+            continue
+        try:
+            d.rmdir()  # fails (EBUSY) while processes are in it: then it is not stale
+        except OSError:
+            pass
+
+
 def _find_pids_cgroup() -> tuple[Path, bool] | None:
     """The folder under which this process may create pids cgroups: (path, is cgroup v2), or None."""
     try:
@@ -275,24 +301,35 @@ def _find_pids_cgroup() -> tuple[Path, bool] | None:
 
 
 def popen_worker(cmd: list[str], *, workdir: Path, limits: Limits, env: dict[str, str], child_fd: int, sandbox: str,
-                 cgroup: PidsCgroup | None = None) -> WorkerProcess:
+                 cgroup: PidsCgroup | None = None, extra_fds: tuple[int, ...] = ()) -> WorkerProcess:
+    """Start `cmd` ("{FD}" in it becomes the worker's socket fd) in its own session, with rlimits,
+    `env` only, stdout/stderr drained and capped; `extra_fds` are inherited too (bwrap's --seccomp)."""
     judge_end, worker_end = socket.socketpair()
     del child_fd
     r, w = os.pipe()
     fd = worker_end.fileno()
     cmd = [c.replace("{FD}", str(fd)) for c in cmd]
 
+    parent = os.getpid()
+    die_with_parent = _parent_death_signal()
+
     def preexec() -> None:
         os.setsid()
+        die_with_parent()
+        if os.getppid() != parent:  # the judge died before the signal was armed
+            os._exit(1)
         if cgroup is not None:
             cgroup.enter()
         set_rlimits(limits)
 
-    try:
-        popen = subprocess.Popen(
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             cmd, cwd=str(workdir), env=env, stdin=subprocess.DEVNULL, stdout=w, stderr=w,
-            pass_fds=(fd,), preexec_fn=preexec, close_fds=True,
+            pass_fds=(fd, *extra_fds), preexec_fn=preexec, close_fds=True,
         )
+
+    try:
+        popen = _spawner_run(start)
     except BaseException:
         os.close(r)
         judge_end.close()
@@ -305,6 +342,62 @@ def popen_worker(cmd: list[str], *, workdir: Path, limits: Limits, env: dict[str
     drain = _OutputDrain(r, limits.output_bytes)
     drain.start()
     return WorkerProcess(sock=judge_end, pid=popen.pid, sandbox=sandbox, _popen=popen, _drain=drain, _cgroup=cgroup)
+
+
+class _Spawner:
+    """One long-lived thread that starts every worker. A parent-death signal (PR_SET_PDEATHSIG, and
+    bwrap's --die-with-parent) fires when the *thread* that forked the child ends, not the process:
+    a worker started from a short-lived thread (a thread pool's, a boot thread) would be killed with it."""
+
+    def __init__(self) -> None:
+        import queue
+
+        self.pid = os.getpid()
+        self.jobs: queue.SimpleQueue[tuple[Callable[[], Any], dict[str, Any], threading.Event]] = queue.SimpleQueue()
+        threading.Thread(target=self._loop, name="graders-spawner", daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            fn, box, done = self.jobs.get()
+            try:
+                box["value"] = fn()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+                box["error"] = exc
+            done.set()
+
+    def run(self, fn: Callable[[], Any]) -> Any:
+        box: dict[str, Any] = {}
+        done = threading.Event()
+        self.jobs.put((fn, box, done))
+        done.wait()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+
+_SPAWNER: _Spawner | None = None
+_SPAWNER_LOCK = threading.Lock()
+
+
+def _spawner_run(fn: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    global _SPAWNER
+    with _SPAWNER_LOCK:
+        if _SPAWNER is None or _SPAWNER.pid != os.getpid():  # none yet, or this is a forked copy of the judge
+            _SPAWNER = _Spawner()
+        spawner = _SPAWNER
+    return spawner.run(fn)  # type: ignore[no-any-return]
+
+
+def _parent_death_signal() -> Callable[[], object]:
+    """A function for the child (between fork and exec): SIGKILL me when the judge dies."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return lambda: None
+    return lambda: prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
 
 
 class PlainLauncher:
@@ -330,19 +423,41 @@ def _stage_worker_package(stage: Path) -> None:
         (target / f.name).write_bytes(f.read_bytes())
 
 
-def choose_launcher(*, require_sandbox: bool = False, sandbox: str = "auto") -> Launcher:
-    """bubblewrap where it runs; otherwise the plain launcher with a loud warning."""
-    if sandbox in ("auto", "bubblewrap"):
-        try:
-            from .bwrap import BwrapLauncher, bwrap_problem
-        except ImportError:  # pragma: no cover - until the sandbox module exists
-            BwrapLauncher, bwrap_problem = None, lambda: "bubblewrap support is not built"  # type: ignore[assignment]
-        problem = bwrap_problem()
-        if problem is None and BwrapLauncher is not None:
-            return BwrapLauncher()
-        from ..errors import SandboxUnavailable
+SANDBOX_MODES = ("auto", "bubblewrap", "none")
 
-        if require_sandbox or sandbox == "bubblewrap":
-            raise SandboxUnavailable(f"cannot sandbox student code: {problem}; install bubblewrap (apt-get install -y bubblewrap) or drop --require-sandbox")
-        warnings.warn(f"grading WITHOUT a sandbox ({problem}): student code runs as a plain process with rlimits only", RuntimeWarning, stacklevel=2)
+
+def choose_launcher(*, require_sandbox: bool = False, sandbox: str | None = None) -> Launcher:
+    """bubblewrap where it runs; otherwise the plain launcher with a loud warning.
+
+    `sandbox` (default: the environment variable GRADERS_SANDBOX, else "auto"): "auto" takes
+    bubblewrap when it works here and falls back with a RuntimeWarning; "bubblewrap" insists on it;
+    "none" grades without a sandbox on purpose (still with a warning). `require_sandbox` (the CLI's
+    --require-sandbox) turns every fallback into SandboxUnavailable. The launcher's `name` is what
+    results report as `sandbox`: "bubblewrap" or "none".
+    """
+    from ..errors import GradersError, SandboxUnavailable
+
+    mode = sandbox if sandbox is not None else (os.environ.get("GRADERS_SANDBOX", "").strip().lower() or "auto")
+    if mode not in SANDBOX_MODES:
+        raise GradersError(f"unknown sandbox {mode!r} (GRADERS_SANDBOX or --sandbox); use one of: {', '.join(SANDBOX_MODES)}")
+    if mode == "none":
+        if require_sandbox:
+            raise SandboxUnavailable("a sandbox is required (--require-sandbox), but GRADERS_SANDBOX=none turns it off")
+        warnings.warn("grading WITHOUT a sandbox (GRADERS_SANDBOX=none): student code runs as a plain process with rlimits only",
+                      RuntimeWarning, stacklevel=2)
+        return PlainLauncher()
+    try:
+        from .bwrap import BwrapLauncher, bwrap_problem
+    except ImportError as exc:  # pragma: no cover - a broken installation
+        problem: str | None = f"bubblewrap support cannot be loaded ({exc})"
+    else:
+        problem = bwrap_problem()
+        if problem is None:
+            return BwrapLauncher()
+    if require_sandbox or mode == "bubblewrap":
+        why = "--require-sandbox" if require_sandbox else "GRADERS_SANDBOX=bubblewrap"
+        raise SandboxUnavailable(f"cannot sandbox student code ({why}): {problem}; install bubblewrap "
+                                 "(apt-get install -y bubblewrap) and allow user namespaces, or drop --require-sandbox")
+    warnings.warn(f"grading WITHOUT a sandbox ({problem}): student code runs as a plain process with rlimits only; "
+                  "results say \"sandbox\": \"none\"; use --require-sandbox to refuse instead", RuntimeWarning, stacklevel=2)
     return PlainLauncher()

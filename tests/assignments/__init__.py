@@ -1,0 +1,1 @@
+"""Tests of the course assignments: fairness of their checks on scenario notebooks."""
