@@ -27,6 +27,10 @@ SCENARIOS: dict[str, dict[str, str]] = {
         "dev": "wrong-dtype",
         "emil": "stubs",
     },
+    "autograd": {"ada": "correct", "ben": "correct-functional", "chloe": "wrong-grads", "dev": "wrong-autograd-use", "emil": "stubs"},
+    "workflow": {"ada": "correct", "ben": "correct-manual", "chloe": "wrong-steps", "dev": "wrong-shapes", "emil": "stubs"},
+    "classification": {"ada": "correct", "ben": "correct-tanh-softplus", "chloe": "linear", "dev": "unstable-bce", "emil": "stubs"},
+    "vision": {"ada": "correct", "ben": "correct-batchnorm", "chloe": "no-conv", "dev": "too-many-parameters", "emil": "stubs"},
 }
 
 ATTACK = '''

@@ -160,6 +160,7 @@ class Judge:
         names = [a for a in assignments if a not in self._warm]
         if not names and self.launcher is not None:
             return
+        _sweep_submission_dirs()
         boot: dict[str, BaseException] = {}
 
         def start() -> None:
@@ -196,7 +197,7 @@ class Judge:
                 limits = None
                 if payload.get("limits"):
                     limits = get_assignment(name).limits.with_overrides(**payload["limits"])
-                with tempfile.TemporaryDirectory(prefix="graders-submission-") as tmp:
+                with tempfile.TemporaryDirectory(prefix=f"graders-submission-{os.getpid()}-") as tmp:
                     path = Path(tmp) / payload.get("filename", f"{name}.ipynb")
                     path.write_bytes(payload["data"])
                     with _fast_pytest():
@@ -248,6 +249,19 @@ def _fast_pytest() -> Iterator[None]:
             os.environ["PYTEST_ADDOPTS"] = old
 
 
+def _sweep_submission_dirs() -> None:
+    """Temporary copies of submissions left by judges that were killed mid-grading."""
+    import shutil
+
+    for d in Path(tempfile.gettempdir()).glob("graders-submission-*-*"):
+        try:
+            owner = int(d.name.split("-")[2])
+        except (IndexError, ValueError):
+            continue
+        if owner != os.getpid() and not Path(f"/proc/{owner}").exists():
+            shutil.rmtree(d, ignore_errors=True)
+
+
 _JUDGES: dict[JudgeSettings, Judge] = {}
 _JUDGES_LOCK = threading.Lock()
 
@@ -262,11 +276,17 @@ def judge_for(settings: JudgeSettings) -> Judge:
 
 
 def shutdown_judges() -> None:
+    """Close this process's judges (their zygotes and staging folders); runs at exit."""
     with _JUDGES_LOCK:
         for judge in _JUDGES.values():
             with contextlib.suppress(Exception):
                 judge.close()
         _JUDGES.clear()
+
+
+import atexit  # noqa: E402
+
+atexit.register(shutdown_judges)
 
 
 def grade_task(payload: dict[str, Any]) -> dict[str, Any]:
@@ -279,7 +299,10 @@ def grade_task(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _init_pool_judge(settings: JudgeSettings, assignments: list[str]) -> None:
+    from multiprocessing import util
+
     _die_with_parent()
+    util.Finalize(None, shutdown_judges, exitpriority=10)  # a pool worker's exit runs these, not atexit
     try:  # a forked judge inherits the forkserver's "clients alive" pipe: it must not keep the server alive itself
         from multiprocessing import forkserver
 

@@ -280,15 +280,17 @@ def sandbox_args(*, workdir: Path, stage: Path, limits: Limits, namespaces: tupl
         args += ["--hostname", HOSTNAME]
     args += _system_binds()
     args += _etc_files(stage)
+    # the private /tmp comes before the Python binds: a checkout (and its .venv) may itself live
+    # under /tmp, and a later tmpfs would hide it.
+    # tmpfs is memory that RLIMIT_DATA does not count: every writable tmpfs gets a size
+    tmp_size = max(16 * 1024**2, min(limits.file_bytes, 1024**3))
+    args += ["--size", str(tmp_size), "--tmpfs", "/tmp"]
     roots = _python_roots()
     for root in roots:
         args += ["--ro-bind", str(root), str(root)]
     args += ["--ro-bind", str(stage / "worker"), SANDBOX_WORKER]
     args += ["--proc", "/proc", "--dev", "/dev"]
     args += _gpu_binds()
-    # tmpfs is memory that RLIMIT_DATA does not count: every writable tmpfs gets a size
-    tmp_size = max(16 * 1024**2, min(limits.file_bytes, 1024**3))
-    args += ["--size", str(tmp_size), "--tmpfs", "/tmp"]
     args += ["--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
     # mask what lies under a bound path but must stay hidden (the graders package, the course folder)
     exposed = [Path("/usr"), *roots]

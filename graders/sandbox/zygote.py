@@ -156,7 +156,20 @@ def _isolate(workdir: str, tmp_bytes: int, hide: list[str] | tuple[str, ...] = (
                               "tracefs", "bpf", "pstore", "configfs", "fusectl", "hugetlbfs", "binfmt_misc", "autofs"):
                 raise
     opts = f"size={tmp_bytes},mode=1777"
+    # a checkout (and its .venv) may live under /tmp: keep the Python the worker imports from
+    # visible through the fresh /tmp (bound back read-only from a handle opened before it is covered)
+    import sys
+
+    roots = sorted({p for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)
+                    if p.startswith("/tmp/") and os.path.isdir(p)}, key=len)
+    roots = [p for i, p in enumerate(roots) if not any(p.startswith(q + "/") for q in roots[:i])]
+    keep = [(p, os.open(p, os.O_PATH | os.O_DIRECTORY)) for p in roots]
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts)
+    for path, fd in keep:
+        os.makedirs(path, exist_ok=True)
+        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+        _mount("none", path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        os.close(fd)
     for shared in ("/dev/shm", "/var/tmp", "/run/lock"):
         if os.path.isdir(shared) and not os.path.islink(shared):
             size = shm_bytes if shared == "/dev/shm" and shm_bytes else tmp_bytes
@@ -825,7 +838,7 @@ if WorkerProcess is not object:
             self.warm_training = warm_training
             self.connect = connect
             self.name = "bubblewrap" if self._use_bwrap(check_only=True) else "none"
-            self._sockdir: Path | None = Path(tempfile.mkdtemp(prefix="graders-zygote-sock-")) if listen else None
+            self._sockdir: Path | None = Path(tempfile.mkdtemp(prefix=f"graders-zsock-{os.getpid()}-")) if listen else None
             self.address: str | None = str(self._sockdir / "zygote.sock") if self._sockdir else connect
             self._broken = False
             self._lock = threading.RLock()
@@ -923,7 +936,8 @@ if WorkerProcess is not object:
             if self.connect is not None:
                 self._connect_locked()
                 return
-            stage = Path(tempfile.mkdtemp(prefix="graders-zygote-"))
+            _sweep_stale()
+            stage = Path(tempfile.mkdtemp(prefix=f"graders-zygote-{os.getpid()}-"))
             self._stage = stage
             _stage_worker_package(stage / "worker")
             (stage / "worker" / "graders_zygote.py").write_bytes(Path(__file__).read_bytes())
@@ -1230,6 +1244,34 @@ if WorkerProcess is not object:
                 except OSError:
                     pass
             return proc
+
+    def _dead(pid_text: str) -> bool:
+        try:
+            pid = int(pid_text)
+        except ValueError:
+            return False
+        return pid != os.getpid() and not Path(f"/proc/{pid}").exists()
+
+    def _sweep_stale() -> None:
+        """What judges killed before they could clean up left behind: staging and socket folders, and
+        pids cgroups (with whatever still runs in them) of processes that no longer exist."""
+        tmp = Path(tempfile.gettempdir())
+        for pattern in ("graders-zygote-*-*", "graders-zsock-*-*"):
+            for d in tmp.glob(pattern):
+                if _dead(d.name.split("-")[2]):
+                    shutil.rmtree(d, ignore_errors=True)
+        from .launch import PidsCgroup, _find_pids_cgroup
+
+        found = _find_pids_cgroup()
+        if not found:
+            return
+        parent, v2 = found
+        try:
+            tops = [d for d in parent.glob("graders-*-*") if d.is_dir() and _dead(d.name.split("-")[1])]
+        except OSError:
+            return
+        for d in tops:
+            _destroy_cgroup_tree(PidsCgroup(d, v2))
 
     def _cgroup_tree(max_processes: int) -> tuple[Any, Any]:
         """(the zygote's pids cgroup, the leaf the zygote itself runs in), or (None, None) where there is none.

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -262,7 +263,11 @@ def _evidence_read_hidden(result: SubmissionResult, text: str, listener: Listene
     assert canaries, "no canary lines found in the hidden checks"
     for line in canaries:
         assert line not in text, f"hidden checks leaked: {line!r}"
-    assert "BEGIN SOLUTION" not in text and "WROTE" not in text
+    assert "BEGIN SOLUTION" not in text
+    # a write may succeed only into the sandbox's own private /tmp (a checkout under /tmp shows its
+    # paths there, inside an empty tmpfs); that nothing reached the host is checked for every scenario
+    wrote = re.findall(r"'([^']+)': 'WROTE'", text)
+    assert all(p.startswith("/tmp/") for p in wrote), f"writes succeeded outside the private /tmp: {wrote}"
 
 
 def _evidence_env(result: SubmissionResult, text: str, listener: Listener) -> None:

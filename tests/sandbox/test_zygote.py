@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from graders.judge.session import Submission, WorkerSession
+from graders.judge.session import WorkerSession
 from graders.sandbox.limits import Limits
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "tensors"
@@ -163,7 +163,6 @@ def test_forking_a_worker_is_fast_and_grades_like_any_launcher(zygote) -> None: 
     r = grade_notebook(path=DATA / "correct.ipynb", assignment="tensors", device="cpu", launcher=zygote)
     assert r.status == "graded" and r.score == 10.0, r.summary()
     assert r.sandbox == zygote.name
-    assert Submission  # the proxy type checks use is unchanged
 
 
 def test_a_fork_bomb_does_not_starve_the_submission_beside_it(zygote) -> None:  # type: ignore[no-untyped-def]
