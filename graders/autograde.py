@@ -668,6 +668,7 @@ class AutogradeRun(list):  # type: ignore[type-arg]
         self.duration_s = 0.0
         self.executor = ""
         self.questions: list[str] = []
+        self.batch_size = 1  # assignments graded together in one pool (their wall time is shared)
 
     def by_student(self) -> dict[str, SubmissionResult]:
         return {r.student: r for r in self}
@@ -678,9 +679,13 @@ class AutogradeRun(list):  # type: ignore[type-arg]
 
     def summary_line(self) -> str:
         n = len(self.graded)
-        rate = f", {self.duration_s / n:.2f} s per submission" if n else ""
+        if self.batch_size > 1:
+            when = f"in {self.duration_s:.1f} s for all {self.batch_size} assignments graded together"
+        else:
+            rate = f", {self.duration_s / n:.2f} s per submission" if n else ""
+            when = f"in {self.duration_s:.1f} s{rate}"
         return (f"{self.assignment}: {len(self)} submissions: {n} graded, {len(self.up_to_date)} up to date, "
-                f"{len(self.errors)} not gradable, in {self.duration_s:.1f} s{rate} ({self.executor})")
+                f"{len(self.errors)} not gradable, {when} ({self.executor})")
 
     def table(self) -> Any:
         from rich.markup import escape
@@ -873,6 +878,7 @@ def autograde_many(*, assignments: list[str], root: Path | None = None, workers:
             if res is not None:
                 run.append(res)
         run.duration_s = elapsed
+        run.batch_size = len(specs)
         if not run.executor:
             run.executor = "nothing to grade"
     return runs
