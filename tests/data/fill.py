@@ -108,3 +108,27 @@ def tensors() -> None:
 
 if __name__ == "__main__":
     tensors()
+
+
+# ---------------------------------------------------------------- shared by tests/data/<assignment>/make.py
+def solutions(source: Path) -> dict[str, str]:
+    """grade_id -> the source's answer cell (with its solution markers)."""
+    nb = json.loads(source.read_text(encoding="utf-8"))
+    out = {}
+    for cell in nb["cells"]:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
+        if gid.endswith("-answer"):
+            out[gid.removesuffix("-answer")] = "".join(cell["source"])
+    return out
+
+
+def strip_markers(src: str) -> str:
+    return "\n".join(ln for ln in src.split("\n") if "### BEGIN SOLUTION" not in ln and "### END SOLUTION" not in ln)
+
+
+def stub(src: str) -> str:
+    """What nbgrader's ClearSolutions leaves of a solution region."""
+    import re
+
+    pattern = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION[ \t]*$", re.S | re.M)
+    return pattern.sub(lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()", src)

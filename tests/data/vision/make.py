@@ -12,36 +12,18 @@ it is how `train_digits` is written.
 from __future__ import annotations
 
 import json
-import re
+import sys
 import textwrap
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from fill import solutions, stub, strip_markers  # noqa: E402  (shared by every make.py)
+
 ROOT = HERE.parents[2]
 ASSIGNMENT = "vision"
 ORDER = ["digits_cnn", "train_digits"]
 SETUP = "import torch\nfrom torch import nn\nimport torch.nn.functional as F"
-
-
-def solutions(source: Path) -> dict[str, str]:
-    """grade_id -> the source's answer cell (with its solution markers)."""
-    nb = json.loads(source.read_text(encoding="utf-8"))
-    out = {}
-    for cell in nb["cells"]:
-        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
-        if gid.endswith("-answer"):
-            out[gid.removesuffix("-answer")] = "".join(cell["source"])
-    return out
-
-
-def strip_markers(src: str) -> str:
-    return "\n".join(ln for ln in src.split("\n") if "### BEGIN SOLUTION" not in ln and "### END SOLUTION" not in ln)
-
-
-def stub(src: str) -> str:
-    """What nbgrader's ClearSolutions leaves of a solution region."""
-    pattern = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION[ \t]*$", re.S | re.M)
-    return pattern.sub(lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()", src)
 
 
 def notebook(answers: dict[str, str], title: str) -> dict:
