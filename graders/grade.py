@@ -42,10 +42,10 @@ def check_assignment_of(nb: Notebook, assignment: Assignment) -> None:
     if found is None:
         ids = set(nb.grade_cells())
         if ids and not ids & set(assignment.questions):
-            from .course import assignment_names, get_assignment as get
+            from .course import assignment_names
 
             for other in assignment_names():
-                if ids & set(get(other).questions):
+                if ids & set(get_assignment(other).questions):
                     raise WrongAssignment(nb.path, assignment.name, other)
             raise GradersError(f"{nb.path}: none of its questions ({', '.join(sorted(ids))}) belong to {assignment.name!r}")
 

@@ -96,10 +96,11 @@ class WorkerSession:
     # ------------------------------------------------------------- lifecycle
     def start(self) -> list[CellOutcome]:
         """Start the worker and execute every cell; a failing cell does not stop the others."""
-        self.outcomes = self._boot(record=True)
+        self.outcomes = self._boot(self.cells)
         return self.outcomes
 
-    def _boot(self, *, record: bool) -> list[CellOutcome]:
+    def _boot(self, cells: list[str]) -> list[CellOutcome]:
+        """Start a fresh worker and run `cells` in it (skipping cells that hung or crashed before)."""
         self._kill()
         self.generation += 1
         self._workdir = Path(tempfile.mkdtemp(prefix="graders-work-"))
@@ -115,7 +116,7 @@ class WorkerSession:
         if not hello.get("ready"):
             raise ProtocolError("worker did not say it was ready")
         outcomes: list[CellOutcome] = []
-        for i, source in enumerate(self.cells):
+        for i, source in enumerate(cells):
             if i in self.bad_cells:
                 outcomes.append(CellOutcome(i, "skipped", error="skipped: this cell hung or crashed the worker earlier"))
                 continue
@@ -141,23 +142,18 @@ class WorkerSession:
                            result=reply.get("result"), error=reply.get("error"), traceback=reply.get("traceback"))
 
     def _relaunch_after(self, index: int) -> None:
-        """Restart and replay the good cells before `index` (the rest are replayed by the caller's loop)."""
+        """Restart and replay the good cells up to `index` (the caller's loop runs the rest)."""
         self.restarts += 1
         if self.restarts > MAX_RESTARTS:
             raise WorkerCrashed("the notebook crashed or hung the worker too many times")
-        keep = self.cells
-        self.cells = keep[: index + 1]
-        try:
-            self._boot(record=False)
-        finally:
-            self.cells = keep
+        self._boot(self.cells[: index + 1])
 
     def _ensure_running(self) -> None:
         if self.proc is None or not self.proc.alive():
             self.restarts += 1
             if self.restarts > MAX_RESTARTS:
                 raise WorkerCrashed("the notebook crashed or hung the worker too many times")
-            self._boot(record=False)
+            self._boot(self.cells)
 
     def close(self) -> None:
         if self.proc is not None and self.proc.alive():

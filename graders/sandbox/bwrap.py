@@ -354,7 +354,7 @@ class BwrapLauncher:
             extra, seccomp = _seccomp_args()
             cmd[1:1] = seccomp
             cgroup = PidsCgroup.create(limits.processes)
-            proc = popen_worker(cmd, workdir=workdir, limits=limits, env=env, child_fd=3, sandbox=self.name,
+            proc = popen_worker(cmd, workdir=workdir, limits=limits, env=env, sandbox=self.name,
                                 cgroup=cgroup, extra_fds=extra)
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)

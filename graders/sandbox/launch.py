@@ -300,12 +300,11 @@ def _find_pids_cgroup() -> tuple[Path, bool] | None:
     return None
 
 
-def popen_worker(cmd: list[str], *, workdir: Path, limits: Limits, env: dict[str, str], child_fd: int, sandbox: str,
+def popen_worker(cmd: list[str], *, workdir: Path, limits: Limits, env: dict[str, str], sandbox: str,
                  cgroup: PidsCgroup | None = None, extra_fds: tuple[int, ...] = ()) -> WorkerProcess:
     """Start `cmd` ("{FD}" in it becomes the worker's socket fd) in its own session, with rlimits,
     `env` only, stdout/stderr drained and capped; `extra_fds` are inherited too (bwrap's --seccomp)."""
     judge_end, worker_end = socket.socketpair()
-    del child_fd
     r, w = os.pipe()
     fd = worker_end.fileno()
     cmd = [c.replace("{FD}", str(fd)) for c in cmd]
@@ -413,7 +412,7 @@ class PlainLauncher:
         _stage_worker_package(stage)
         cmd = [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(stage)!r}); from graders_worker.serve import main; raise SystemExit(main(['{{FD}}']))"]
         cgroup = PidsCgroup.create(limits.processes)
-        return popen_worker(cmd, workdir=workdir, limits=limits, env=worker_env(workdir), child_fd=3, sandbox=self.name, cgroup=cgroup)
+        return popen_worker(cmd, workdir=workdir, limits=limits, env=worker_env(workdir), sandbox=self.name, cgroup=cgroup)
 
 
 def _stage_worker_package(stage: Path) -> None:

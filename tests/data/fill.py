@@ -33,14 +33,7 @@ def fill(release: Path, answers: dict[str, str], out: Path, *, extra_cells: list
 
 def solutions_of(source: Path) -> dict[str, str]:
     """grade_id -> the instructor's answer code (solution markers removed)."""
-    nb = json.loads(source.read_text(encoding="utf-8"))
-    out = {}
-    for cell in nb["cells"]:
-        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
-        if gid.endswith("-answer"):
-            src = "".join(cell["source"])
-            out[gid.removesuffix("-answer")] = "\n".join(ln for ln in src.split("\n") if "### BEGIN SOLUTION" not in ln and "### END SOLUTION" not in ln)
-    return out
+    return {gid: strip_markers(src) for gid, src in solutions(source).items()}
 
 
 def tensors() -> None:
@@ -106,9 +99,6 @@ def tensors() -> None:
     (d / "not-a-notebook.ipynb").write_text("this is a python file, not a notebook\nprint('hello')\n")
 
 
-if __name__ == "__main__":
-    tensors()
-
 
 # ---------------------------------------------------------------- shared by tests/data/<assignment>/make.py
 def solutions(source: Path) -> dict[str, str]:
@@ -132,3 +122,7 @@ def stub(src: str) -> str:
 
     pattern = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?^[ \t]*### END SOLUTION[ \t]*$", re.S | re.M)
     return pattern.sub(lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError()", src)
+
+
+if __name__ == "__main__":
+    tensors()
