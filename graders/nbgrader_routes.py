@@ -123,6 +123,10 @@ def run_graders_autograde(*, root: Path, assignment: str, student: str, db_url: 
     cmd = [sys.executable, "-m", "graders", "autograde", assignment, f"--student={student}", "--force", "--workers", "1", "--quiet"]
     if db_url:
         cmd.append(f"--db={db_url}")
+    from .sandbox.bwrap import bwrap_problem
+
+    if bwrap_problem() is None:
+        cmd.append("--launcher=bubblewrap")  # one submission: a fresh sandboxed worker starts sooner than a zygote
     env = {k: v for k, v in os.environ.items() if not k.startswith("NBGRADER_")}
     env["GRADERS_COURSE_ROOT"] = str(root)
     if log is not None:
