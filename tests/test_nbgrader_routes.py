@@ -99,8 +99,12 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = course_copy(tmp_path_factory.mktemp("nbgrader") / "course")
     (root / "submitted" / "alice" / "tensors").mkdir(parents=True)
     shutil.copy(DATA / "correct.ipynb", root / "submitted" / "alice" / "tensors" / "tensors.ipynb")
-    fill(root / "release" / "tensors" / "tensors.ipynb", {"describe": _attack(root)},
-         root / "submitted" / "mallory" / "tensors" / "tensors.ipynb")
+    mallory = root / "submitted" / "mallory" / "tensors"
+    fill(root / "release" / "tensors" / "tensors.ipynb", {"describe": _attack(root)}, mallory / "tensors.ipynb")
+    # files beside the notebook: a forged result, and a module a Jupyter kernel started in this folder would import
+    (mallory / "result.json").write_text(json.dumps({"assignment": "tensors", "student": "mallory", "status": "graded",
+                                                      "score": 10.0, "max_score": 10.0, "checks": []}))
+    (mallory / "ipykernel_launcher.py").write_text(f"open('/tmp/{MARK}-planted', 'w').write('kernel started here')\n")
     done = _nbgrader(root, "autograde", "tensors", "--force")
     assert done.returncode == 0, done.stderr[-3000:]
     return root
@@ -117,6 +121,7 @@ def test_nbgrader_autograde_grades_in_the_sandbox_and_contains_the_attack(course
     assert all(row[3] is None for row in grades), grades  # no manual score appeared
     scores = {s: sum(r[2] for r in grades if r[0] == s) for s in ("alice", "mallory")}
     assert scores == {"alice": 10.0, "mallory": 0.0}
+    assert record["score"] == 0.0 and record["checks"]  # graders' result, not the forged one
     # the autograded notebook is graders': the student's outputs and, under each grade cell, its checks
     nb = json.loads((course / "autograded" / "alice" / "tensors" / "tensors.ipynb").read_text(encoding="utf-8"))
     assert nb["metadata"]["graders"]["result"]["score"] == 10.0
@@ -143,7 +148,8 @@ def test_nbgrader_generate_feedback_writes_graders_pages(course: Path) -> None:
     public = {c.message for c in result.checks if not c.hidden}
     hidden = {c.message for c in result.checks if c.hidden and c.status != "passed" and c.message} - public
     assert hidden and not any(m in page or html.escape(m) in page for m in hidden)
-    assert sorted(p.name for p in (course / "feedback" / "mallory" / "tensors").iterdir()) == ["tensors.html"]
+    # graders' own files (every check's message) stay in autograded/; nbgrader copies only the student's extra files
+    assert sorted(p.name for p in (course / "feedback" / "mallory" / "tensors").iterdir()) == ["ipykernel_launcher.py", "tensors.html"]
 
 
 def test_nbgrader_validate_refuses_a_submission_before_running_it(course: Path) -> None:
@@ -152,7 +158,9 @@ def test_nbgrader_validate_refuses_a_submission_before_running_it(course: Path) 
     text = done.stdout + done.stderr
     assert "nbgrader would run that student code outside the sandbox" in text
     assert f"graders check {course / 'submitted' / 'mallory' / 'tensors' / 'tensors.ipynb'}" in text
-    assert not _planted(course)  # the notebook never ran (unsandboxed, it would have planted a file in /tmp)
+    # refused before a kernel started: unsandboxed, the notebook (or the ipykernel_launcher.py beside it, which a
+    # kernel started in that folder imports first) would have planted a file in /tmp
+    assert not _planted(course)
 
 
 def test_an_assignment_without_checks_is_refused_not_executed(course: Path) -> None:
