@@ -52,6 +52,8 @@ def hidden_category(check: CheckResult) -> str:
         return "your code did not finish within the time limit"
     if "not implemented yet" in msg:
         return "not implemented yet (it raised NotImplementedError)"
+    if "is not defined because cell" in msg:  # graders/judge/causes.py: the student's own cell, not the check's input
+        return "a function or class it needs is not defined because " + msg.split(" is not defined because ", 1)[1].split(" (", 1)[0].split(":", 1)[0]
     if "is not defined" in msg:
         return "a function or class it needs is not defined in the notebook"
     acc = check.metrics.get("accuracy") if check.metrics else None

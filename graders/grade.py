@@ -10,10 +10,12 @@ import contextlib
 import io
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from .course import Assignment, get_assignment
 from .errors import GradersError, WorkerError, WrongAssignment
+from .judge.causes import RanCell
 from .notebook import Notebook, read_notebook
 from .result import CellOutcome, SubmissionResult
 from .sandbox import Launcher, Limits, choose_launcher
@@ -58,14 +60,14 @@ def default_hidden_seed() -> int:
 
 
 def run_checks(*, assignment: Assignment, submission: object, device: str, public_only: bool = False,
-               hidden_seed: int | None = None) -> list:
+               hidden_seed: int | None = None, cells: Sequence[RanCell] = ()) -> list:
     """Run the assignment's pytest checks in this (the judge's) process against `submission`."""
     import pytest
 
     from .judge.plugin import JudgeContext, JudgePlugin, RESULTS
 
     plugin = JudgePlugin(JudgeContext(submission=submission, device=device, public_only=public_only,
-                                       seed=default_hidden_seed() if hidden_seed is None else hidden_seed))
+                                       seed=default_hidden_seed() if hidden_seed is None else hidden_seed, cells=tuple(cells)))
     holder: dict[str, list] = {}
 
     class _Grab:
@@ -117,8 +119,10 @@ def grade_notebook(*, path: str | Path, assignment: str, student: str = "", devi
             raise booted["error"]  # type: ignore[misc]
         outcomes = booted["outcomes"]  # type: ignore[assignment]
         result.cells = [CellOutcome(**{**o.__dict__, "index": code[o.index][0]}) for o in outcomes]
+        ran = [RanCell(index=c.index, source=src, status=c.status, error=c.error, line=c.line)
+               for c, (_i, src) in zip(result.cells, code)]
         result.checks = run_checks(assignment=spec, submission=Submission(session), device=dev, public_only=public_only,
-                                   hidden_seed=hidden_seed)
+                                   hidden_seed=hidden_seed, cells=ran)
     except WorkerError as exc:
         result.status, result.message = "error", str(exc)
     finally:

@@ -27,11 +27,6 @@ WORKFLOW = Path(".github") / "workflows" / "grade.yml"
 LEAK_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 JUNK = (".ipynb_checkpoints", "__pycache__", "*.pyc", ".DS_Store", "*.db", ".~*")
 
-# what a student needs in their own environment; versions follow the grader's own pins
-STUDENT_PACKAGES = ("torch", "otter-grader", "jupyterlab", "scikit-learn", "numpy", "matplotlib")
-FALLBACK_PINS = {"torch": "torch==2.13.0", "otter-grader": "otter-grader==7.0.0", "jupyterlab": "jupyterlab==4.6.6",
-                 "scikit-learn": "scikit-learn>=1.4", "numpy": "numpy", "matplotlib": "matplotlib>=3.8"}
-
 GITIGNORE = """\
 # Jupyter and Python leftovers
 .ipynb_checkpoints/
@@ -59,27 +54,22 @@ def workflow_template() -> str:
 
 
 def student_requirements() -> str:
-    pins = dict(FALLBACK_PINS)
-    try:
-        from importlib.metadata import PackageNotFoundError, requires
+    """The students' requirements.txt: the course environment (pyproject.toml's `notebook` list, the same
+    packages and pins the grading environment has; graders/environment.py) plus JupyterLab to work in."""
+    from .environment import student_requirements_lines
 
-        for req in requires("graders") or []:
-            if ";" in req:
-                continue
-            name = re.split(r"[\s\[<>=!~]", req, maxsplit=1)[0].lower()
-            if name in pins:
-                pins[name] = req.strip()
-    except PackageNotFoundError:  # running from a checkout that is not installed
-        pass
+    pins = student_requirements_lines()
+    torch = [p for p in pins if re.split(r"[\s\[<>=!~;]", p, maxsplit=1)[0].lower() == "torch"]
+    if torch and not torch[0].startswith("torch=="):
+        raise CourseError(f"the grader's torch requirement {torch[0]!r} is not pinned; pin it (torch==X.Y.Z) in pyproject.toml")
     lines = [
         "# Your own environment for the assignments: python -m pip install -r requirements.txt",
         "# (Python 3.11). For the smaller CPU-only build of PyTorch, first run:",
         "#   python -m pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu",
-        *(pins[n] for n in STUDENT_PACKAGES),
+        "# Your notebook is graded with these packages (and what they install), these versions: import nothing else.",
+        *pins,
         "",
     ]
-    if not pins["torch"].startswith("torch=="):
-        raise CourseError(f"the grader's torch requirement {pins['torch']!r} is not pinned; pin it (torch==X.Y.Z) in pyproject.toml")
     return "\n".join(lines)
 
 

@@ -67,6 +67,7 @@ class CellOutcome:
     result: str | None = None
     error: str | None = None  # "ValueError: ..." for a person
     traceback: str | None = None
+    line: int | None = None  # the line of the cell where it stopped (error or timeout), 1-based
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v not in (None, "")}

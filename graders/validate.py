@@ -1,7 +1,8 @@
 """`graders validate`: prove an assignment is sound before students see it.
 
 Steps (in order): every grade cell has checks worth its points; the source solution scores full
-marks; the release stubs score zero; release/ is what `graders generate` makes from source/ now.
+marks; the release stubs score zero; release/ is what `graders generate` makes from source/ now;
+the source and release notebooks import only the course environment (graders/environment.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .course import course_root, get_assignment
+from .environment import import_problems
 from .notebook import read_notebook
 from .sandbox import Launcher
 
@@ -85,7 +87,14 @@ def validate_assignment(*, name: str, root: Path | None = None, launcher: Launch
     else:
         v.add("release stubs score zero", False, f"{rel} is missing; run `graders generate {name}`")
 
-    # 4. release/ is up to date
+    # 4. one environment: what the notebooks import, students and the grader both have
+    problems = []
+    for nb_path in (src, rel):
+        if nb_path.exists():
+            problems += [f"{nb_path.parent.parent.name}/{p}" for p in import_problems(nb_path)]
+    v.add("notebooks import only the course environment", not problems, "; ".join(problems) or "yes")
+
+    # 5. release/ is up to date
     with tempfile.TemporaryDirectory(prefix="graders-validate-") as tmp:
         fresh = generate_assignment(name=name, root=root, out=Path(tmp))
         current = root / "release" / name

@@ -64,7 +64,9 @@ def test_syntax_error_cell_is_recorded_and_other_questions_graded(graded) -> Non
     r = graded("syntax-error")
     assert r.status == "graded" and r.score == 8.0
     assert any(c.status == "error" and "SyntaxError" in (c.error or "") for c in r.cells)
-    assert all("not defined in the notebook" in c.message for c in r.checks if c.grade_id == "describe")
+    # the message points at the cell that did not run, not at "define it"
+    assert all(c.message == "`describe` is not defined because cell 4 could not run at line 1 (`def describe(t)`): SyntaxError: expected ':'"
+               for c in r.checks if c.grade_id == "describe")
 
 
 def test_cell_that_raises_is_recorded(graded) -> None:  # type: ignore[no-untyped-def]

@@ -13,7 +13,8 @@ def test_tensors_is_valid(course_root: Path, launcher) -> None:  # type: ignore[
     v = validate_assignment(name="tensors", root=course_root, launcher=launcher, device="cpu")
     assert v.ok, v.summary()
     assert [s[0] for s in v.steps] == ["grade cells have checks", "source solution scores full marks",
-                                       "release stubs score zero", "release is up to date"]
+                                       "release stubs score zero", "notebooks import only the course environment",
+                                       "release is up to date"]
 
 
 def test_stale_release_and_wrong_points_are_reported(course_root: Path, tmp_path: Path, launcher) -> None:  # type: ignore[no-untyped-def]
@@ -26,7 +27,13 @@ def test_stale_release_and_wrong_points_are_reported(course_root: Path, tmp_path
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if meta.get("grade_id") == "one_hot":
             meta["points"] = 3
+    nb["cells"].append({"cell_type": "code", "id": "extra-imports", "metadata": {}, "outputs": [], "execution_count": None,
+                        "source": "%matplotlib inline\nfrom tqdm.auto import tqdm\nimport rich.progress"})
     src.write_text(json.dumps(nb))
+    rel = tmp_path / "release" / "tensors" / "tensors.ipynb"
+    nb = json.loads(rel.read_text())
+    nb["cells"][3]["source"] = "import torch_extras_nowhere as tx\n" + "".join(nb["cells"][3]["source"])
+    rel.write_text(json.dumps(nb))
     v = validate_assignment(name="tensors", root=tmp_path, launcher=launcher, device="cpu")
     steps = {name: (ok, msg) for name, ok, msg in v.steps}
     assert not v.ok
@@ -34,3 +41,8 @@ def test_stale_release_and_wrong_points_are_reported(course_root: Path, tmp_path
     assert "'one_hot' is worth 3 but its checks add up to 2" in steps["grade cells have checks"][1]
     assert not steps["release is up to date"][0] and "graders generate tensors" in steps["release is up to date"][1]
     assert steps["release stubs score zero"][0]
+    ok, msg = steps["notebooks import only the course environment"]  # one environment: tqdm is in it, rich is not
+    assert not ok and "tqdm" not in msg
+    assert "source/tensors.ipynb cell 21 line 3 imports `rich`: it is not in the course environment" in msg
+    assert ("release/tensors.ipynb cell 4 line 1 imports `torch_extras_nowhere`: the grading environment lacks it "
+            "(No module named 'torch_extras_nowhere')") in msg

@@ -78,6 +78,11 @@ def render(result: Any, questions: dict[str, float], *, notebook: Any = None, co
         console.print(Text("cells that did not run cleanly (the checks ran anyway):", style="yellow"))
         for o in bad_cells:
             console.print(f"  cell {o.index + 1}: {o.error or o.status}")
+    notes = [(o.index, ln) for o in result.cells for ln in (o.stderr or "").splitlines() if ln.startswith("[not run when grading]")]
+    if notes:
+        console.print(Text("lines not run when grading (the rest of each cell ran):", style="yellow"))
+        for index, line in notes[:20]:
+            console.print(f"  cell {index + 1}: {line.removeprefix('[not run when grading] ').removesuffix('; the rest of the cell runs')}", markup=False)
     total = len(result.checks)
     ok = sum(c.status == "passed" for c in result.checks)
     if ok == total:

@@ -5,12 +5,14 @@ Hooks stay thin; `build_check_result` is a pure function; state lives in `config
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from ..result import CheckResult
+from .causes import RanCell, undefined_name, undefined_name_cause
 from .session import CallTimeout, StudentCodeError, WorkerCrashed
 
 RESULTS = pytest.StashKey[list[CheckResult]]()
@@ -23,6 +25,7 @@ class JudgeContext:
     device: str
     public_only: bool = False
     seed: int = 0
+    cells: Sequence[RanCell] = field(default_factory=tuple)  # what happened to each code cell (root causes)
 
 
 @dataclass(frozen=True)
@@ -43,8 +46,9 @@ def spec_of(item: pytest.Item) -> CheckSpec | None:
     return CheckSpec(f"{grade_id}::{name}{param}", grade_id, float(mark.kwargs["points"]), bool(mark.kwargs.get("hidden", False)))
 
 
-def classify(excinfo: pytest.ExceptionInfo[BaseException] | None) -> tuple[str, str]:
-    """(status, message for the student) of one failed phase of a check."""
+def classify(excinfo: pytest.ExceptionInfo[BaseException] | None, *, cells: Sequence[RanCell] = ()) -> tuple[str, str]:
+    """(status, message for the student) of one failed phase of a check; `cells` (the notebook's code
+    cells and their outcomes) let an undefined name be traced to the cell that stopped before defining it."""
     if excinfo is None:
         return "passed", ""
     exc = excinfo.value
@@ -52,6 +56,10 @@ def classify(excinfo: pytest.ExceptionInfo[BaseException] | None) -> tuple[str, 
         return "timeout", str(exc)
     if isinstance(exc, StudentCodeError):
         if exc.type_name == "NameError":
+            name = undefined_name(exc.message)
+            cause = undefined_name_cause(name, cells) if name else None
+            if cause is not None:
+                return "error", cause if exc.message.endswith("in the notebook") else f"{exc.what} raised NameError: {cause}"
             return "error", f"{exc.message}: define it in the notebook (and keep its name as given)"
         if exc.type_name == "NotImplementedError":
             return "error", f"{exc.what} is not implemented yet (it raised NotImplementedError)"
@@ -67,10 +75,10 @@ def classify(excinfo: pytest.ExceptionInfo[BaseException] | None) -> tuple[str, 
 
 
 def build_check_result(spec: CheckSpec, phases: list[tuple[str, pytest.ExceptionInfo[BaseException] | None, float]],
-                       properties: list[tuple[str, object]]) -> CheckResult:
+                       properties: list[tuple[str, object]], *, cells: Sequence[RanCell] = ()) -> CheckResult:
     status, message = "passed", ""
     for _when, excinfo, _dur in phases:
-        status, message = classify(excinfo)
+        status, message = classify(excinfo, cells=cells)
         if status != "passed":
             break
     metrics = {k: float(v) for k, v in properties if isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -128,5 +136,5 @@ class JudgePlugin:
         phases = self._phases.pop(item.nodeid, [])
         if spec is not None and phases:
             props = list(getattr(item, "user_properties", []))
-            item.config.stash[RESULTS].append(build_check_result(spec, phases, props))
+            item.config.stash[RESULTS].append(build_check_result(spec, phases, props, cells=item.config.stash[CONTEXT].cells))
         return outcome

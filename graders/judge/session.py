@@ -139,7 +139,8 @@ class WorkerSession:
         if reply.get("status") == "timeout":
             self.bad_cells.add(index)  # not replayed when the worker restarts
         return CellOutcome(index, reply.get("status", "error"), stdout=_s(reply.get("stdout")), stderr=_s(reply.get("stderr")),
-                           result=reply.get("result"), error=reply.get("error"), traceback=reply.get("traceback"))
+                           result=reply.get("result"), error=reply.get("error"), traceback=reply.get("traceback"),
+                           line=reply.get("line") if type(reply.get("line")) is int else None)
 
     def _relaunch_after(self, index: int) -> None:
         """Restart and replay the good cells up to `index` (the caller's loop runs the rest)."""

@@ -16,6 +16,8 @@ import traceback
 from typing import Any
 
 from .codec import Decoder, Encoder, ProtocolError, recv_frame, send_frame
+from .notebook_shell import configure as _configure_shell
+from .notebook_shell import error_line as _error_line
 
 OUTPUT_CAP = 64 * 1024  # characters of stdout/stderr kept per cell or call
 
@@ -125,21 +127,21 @@ class Worker:
         self.shell.displayhook.write_format_data = lambda data, md=None: captured.update(result=str(data.get("text/plain", ""))[:OUTPUT_CAP])  # type: ignore[method-assign]
         old = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = out, err
-        status, error, tb = "ok", None, None
+        status, error, tb, line = "ok", None, None, None
         try:
             with _deadline(timeout):
                 res = self.shell.run_cell(source, store_history=True, silent=False)
             exc = res.error_before_exec or res.error_in_exec
             if isinstance(exc, SoftTimeout):
-                status, error = "timeout", f"the cell did not finish within {timeout:g} s"
+                status, error, line = "timeout", f"the cell did not finish within {timeout:g} s", _error_line(exc)
             elif exc is not None:
-                status, error, tb = "error", _describe(exc), _format_tb(exc)
+                status, error, tb, line = "error", _describe(exc), _format_tb(exc), _error_line(exc)
         except SoftTimeout:
             status, error = "timeout", f"the cell did not finish within {timeout:g} s"
         finally:
             sys.stdout, sys.stderr = old
         return {"ok": True, "status": status, "stdout": out.getvalue(), "stderr": err.getvalue(),
-                "result": captured.get("result"), "error": error, "traceback": tb}
+                "result": captured.get("result"), "error": error, "traceback": tb, "line": line}
 
     def call(self, req: dict[str, Any], blob: bytes) -> None:
         out, err = CappedWriter(), CappedWriter()
@@ -287,21 +289,12 @@ def _make_shell() -> Any:
     cfg.InteractiveShell.xmode = "Plain"
     shell = InteractiveShell.instance(config=cfg)
 
-    def refuse(*_a: Any, **_k: Any) -> None:
-        raise PermissionError("shell commands (!cmd) are not run when grading")
-
-    shell.system = refuse  # type: ignore[method-assign]
-    shell.getoutput = refuse  # type: ignore[method-assign]
     shell._showtraceback = lambda *a, **k: None  # type: ignore[method-assign]
     shell.showsyntaxerror = lambda *a, **k: None  # type: ignore[method-assign]
     shell.displayhook.write_output_prompt = lambda: None  # type: ignore[method-assign]
     shell.displayhook.finish_displayhook = lambda: None  # type: ignore[method-assign]
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-    except ImportError:  # pragma: no cover
-        pass
+    # magics, shell escapes (a note, not run), matplotlib inline, input(): as in Jupyter's kernel
+    _configure_shell(shell)
     return shell
 
 

@@ -7,7 +7,10 @@ temporary copy of the course whose tensors submissions are autograded into its g
   runs cells and a `grader.check` cell, and reads the failing check's message;
 - the notebook's Validate button (nbgrader) reports the failing public check;
 - the Assignment List fetches the released assignment (with its self-check files) and submits it;
-- an instructor opens the formgrader and sees the autograded scores.
+- an instructor opens the formgrader and sees the autograded scores;
+- in the formgrader's Manage Submissions, the instructor clicks Autograde for a new submission (graded
+  by graders in the sandbox: nbgrader_config.py routes it) and Generate Feedback, and reads the scores
+  and the feedback page (graders' page: no hidden check's message).
 
 Screenshots go to test-artifacts/ (git-ignored). Skips only where Chromium or Playwright is missing.
 """
@@ -92,6 +95,9 @@ def course(tmp_path_factory, launcher) -> Path:  # type: ignore[no-untyped-def]
     res = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg).release_assignment("tensors")
     assert res["success"], res
     fill(rel / "tensors.ipynb", PARTLY_SOLVED, rel / "tensors.ipynb")
+    # a submission nobody graded yet, for the formgrader's Autograde button (the same answers as bob's)
+    (root / "submitted" / "frank" / "tensors").mkdir(parents=True)
+    shutil.copy(ROOT / "tests" / "data" / "tensors" / "wrong-shape.ipynb", root / "submitted" / "frank" / "tensors" / "tensors.ipynb")
     return root
 
 
@@ -245,3 +251,39 @@ def test_formgrader_shows_the_autograded_scores(page: Any, course: Path) -> None
     assert set(table) == set(expected)
     for student, score in expected.items():
         assert table[student] == f"{score:g} / 10", (student, table)
+
+
+def test_formgrader_autograde_and_feedback_buttons_grade_through_graders(page: Any, course: Path) -> None:
+    from playwright.sync_api import expect
+
+    from graders.feedback import read_result
+    from graders.gradebook import read_scores
+
+    fg = page  # the last test: the lab page leaves for the formgrader's own pages
+    fg.goto(f"{page.base_url}/formgrader/manage_submissions/tensors")
+    row = fg.locator("tbody tr", has_text="frank")
+    expect(row).to_contain_text("needs autograding")
+    row.locator(".autograde a").click()
+    modal = fg.locator(".modal-dialog")
+    expect(modal).to_contain_text("Successfully autograded 'tensors' for student 'frank'", timeout=SLOW)
+    _shot(fg, "formgrader-autograde")
+    modal.locator("button", has_text="OK").first.click()
+    result = read_result(course / "autograded" / "frank" / "tensors")
+    bob = read_result(course / "autograded" / "bob" / "tensors")  # graded by `graders autograde`, same notebook
+    assert result.sandbox == bob.sandbox and result.score == bob.score < 10
+    assert [(c.id, c.status, c.points, c.message) for c in result.checks] == [(c.id, c.status, c.points, c.message) for c in bob.checks]
+    scores = {r["student"]: r for r in read_scores(root=course, assignment="tensors")}
+    assert scores["frank"]["questions"] == scores["bob"]["questions"]
+    expect(row.locator(".score")).to_have_text(f"{result.score:g} / 10")
+
+    row.locator(".generate-feedback a").click()
+    expect(modal).to_contain_text("Successfully generated feedback for 'tensors' for student 'frank'", timeout=SLOW)
+    modal.locator("button", has_text="OK").first.click()
+    # as JupyterLab's file browser opens it (the server serves /files/ only to its own pages: a Referer)
+    fg.goto(f"{page.base_url}/files/feedback/frank/tensors/tensors.html", referer=f"{page.base_url}/lab")
+    text = " ".join(fg.locator("body").inner_text().split())
+    _shot(fg, "formgrader-feedback")
+    assert f"Score: {result.score:g} / 10" in text and "a hidden check (" in text
+    public = {c.message for c in result.checks if not c.hidden}
+    hidden = {c.message for c in result.checks if c.hidden and c.status != "passed"} - public
+    assert hidden and not any(" ".join(m.split()) in text for m in hidden)

@@ -44,3 +44,13 @@ def test_assignment_comes_from_the_metadata_or_the_option(tmp_path: Path, capsys
     assert main(["check", str(DATA / "stubs.ipynb"), "--assignment", "autograd"]) == 2
     assert "belongs to assignment 'tensors'" in capsys.readouterr().err
     assert main(["check", str(tmp_path / "missing.ipynb")]) == 2
+
+
+def test_a_cell_that_stopped_and_lines_not_run_are_named(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    code = main(["check", str(DATA / "jupyter-stops.ipynb"), "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert code == 1
+    row = next(line for line in out.splitlines() if "describe_vector" in line)
+    assert "`describe` is not defined because cell 4 stopped at line 1 (`name = input('Your name? ')`)" in row
+    assert "lines not run when grading" in out and "cell 16: !nvidia-smi: shell commands are skipped" in out
