@@ -172,19 +172,21 @@ def plot_training(t: Training) -> bytes:
     palette = ["#4C72B0", "#8172B3", "#937860"]
     values: list[float] = []
     unit = "optimizer step"
+    longest = 1
     for i, (label, curve) in enumerate(t.curves[:3]):
         pts = _finite(curve)
-        if not pts:
-            continue
         unit = "optimizer step" if curve.get("per") == "step" else "backward pass"
+        longest = max(longest, int(curve.get("steps") or 1))
         values += [y for _x, y in pts]
         ax.plot([x for x, _y in pts], [y for _x, y in pts], color=palette[i % len(palette)], linewidth=1.6 if i == 0 else 1.2,
                 label=f"{curve.get('call', 'training')}: {label}, {curve.get('steps')} {unit}s")
         bad = curve.get("first_nonfinite")
         if bad:
+            ax.axvspan(bad, int(curve.get("steps") or bad), color="#C44E52", alpha=0.12, linewidth=0)
             ax.axvline(bad, color="#C44E52", linestyle="--", linewidth=1.2)
-            ax.text(bad, 0.97, f" NaN from {unit} {bad}", color="#C44E52", fontsize=8, va="top",
-                    transform=ax.get_xaxis_transform())
+            ax.text(bad, 0.5, f"NaN from {unit} {bad} on ", color="#C44E52", fontsize=8, va="center", ha="right",
+                    rotation=90, transform=ax.get_xaxis_transform())
+    ax.set_xlim(0, longest * 1.02)
     if values and _log_scale(values):
         ax.set_yscale("log")
     ax.set_xlabel(f"{unit} (of your training code)")
@@ -193,14 +195,16 @@ def plot_training(t: Training) -> bytes:
     ax.grid(alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
     if t.curves:
-        ax.legend(fontsize=7.5, frameon=False, loc="upper right")
+        ax.legend(fontsize=7.5, frameon=True, framealpha=0.85, edgecolor="none", loc="best")
     if acc_ax is not None:
         acc = t.accuracy
         lo = min(0.5, acc - 0.05) if acc is not None else 0.5
         color = COLORS[t.tier]
         if acc is not None:
             acc_ax.bar([0], [acc - lo], bottom=lo, width=0.7, color=color)
-            acc_ax.text(0, acc - 0.01, f"{acc:.3f}", ha="center", va="top", fontsize=8.5, fontweight="bold", color="white")
+            inside = acc - lo > 0.08
+            acc_ax.text(0, acc - 0.01 if inside else acc + 0.01, f"{acc:.3f}", ha="center", va="top" if inside else "bottom",
+                        fontsize=8.5, fontweight="bold", color="white" if inside else "#222")
         else:
             acc_ax.text(0, (lo + 1) / 2, "not\nmeasured", ha="center", va="center", fontsize=8, color="#666")
         for thr, pts in t.tiers:
