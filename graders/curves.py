@@ -134,7 +134,7 @@ def diagnose(curve: dict[str, Any] | None, *, lost_points: bool = True) -> str:
         slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var if var else 0.0
         drop = -slope * (xs[-1] - xs[0])  # log-loss lost over the last quarter
         fell = quarter[0][1] - quarter[-1][1]  # and in absolute terms, against the whole run's fall
-        if drop > math.log(1.15) and fell > 0.1 * (head - tail):
+        if drop > math.log(1.05) and fell > 0.15 * (head - tail):
             return (f"The loss was still falling when training stopped ({math.exp(drop):.2g}× lower over the last "
                     f"quarter of the {unit}s): train longer (more epochs) or with a somewhat larger learning rate.")
     return ""
@@ -189,6 +189,16 @@ def plot_training(t: Training) -> bytes:
     ax.set_xlim(0, longest * 1.02)
     if values and _log_scale(values):
         ax.set_yscale("log")
+    elif values:
+        lo, hi = min(values), max(values)
+        if hi - lo < 0.1 * abs(hi):  # a nearly flat curve looks flat, not like a fall
+            pad = 0.1 * abs(hi)
+            ax.set_ylim(lo - pad, hi + pad)
+        for value, why in CHANCE:
+            if lo - 0.05 * value <= value <= hi + 0.05 * value:
+                ax.axhline(value, color="#999", linestyle=":", linewidth=1.2)
+                ax.text(0.98, value, f"{why.split(',')[0]} = {value:.3f}: chance level ", color="#666", fontsize=7.5,
+                        va="bottom", ha="right", transform=ax.get_yaxis_transform())
     ax.set_xlabel(f"{unit} (of your training code)")
     ax.set_ylabel("training loss")
     ax.set_title(f"{t.grade_id}: the loss your code computed while training", fontsize=10)
