@@ -4,7 +4,7 @@ Used by the student repositories' workflow (graders/templates/grade.yml, see doc
 
 1. find the base: ``--base``, else ``GITHUB_BASE_REF`` (a pull request: ``origin/<ref>`` or ``<ref>``),
    else the merge base with the default branch; on the default branch itself (a push to main) or
-   without one, the repository's first commit (in GitHub Classroom: the release the student started from);
+   without one, the repository's first commit (in a repository made from the template: the release the student started from);
 2. list the notebooks changed between that base and HEAD and keep the ones of this course, recognised
    by their metadata ``graders.assignment`` (or, when a student's tool dropped it, by their path
    ``<a>/<a>.ipynb`` or ``release/<a>/<a>.ipynb``);
