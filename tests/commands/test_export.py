@@ -105,3 +105,14 @@ def test_canvas_gradebook_import_layout(class_root: Path, tmp_path: Path, monkey
     assert "one score per assignment" in capsys.readouterr().err
     assert main(["export", "--format", "canvas", "--canvas-name", "tensors"]) == 2
     assert "ASSIGNMENT=HEADER" in capsys.readouterr().err
+
+
+def test_canvas_cells_are_never_formulas() -> None:
+    from graders.canvas import canvas_csv
+
+    rows = [{"student_id": "=HYPERLINK(1)", "last_name": "+evil", "first_name": "x", "assignment": "tensors", "score": "7"},
+            {"student_id": "bob", "last_name": "", "first_name": "", "assignment": "tensors", "score": "3.25"}]
+    text = canvas_csv(rows, assignments=["tensors", "autograd"], max_scores={"tensors": 10, "autograd": 10})
+    parsed = list(csv.reader(io.StringIO(text)))
+    assert parsed[2] == ["bob", "", "bob", "", "", "3.25", "0"]  # no submission: 0, as nbgrader's export
+    assert parsed[3][0] == "'+evil, x" and parsed[3][2] == "'=HYPERLINK(1)"

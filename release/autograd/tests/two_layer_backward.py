@@ -204,6 +204,8 @@ def _shapes(value: Any, depth: int = 0) -> Any:
 
     if isinstance(value, torch.Tensor):
         return value.shape
+    if type(value) is tuple and len(value) == 1 and isinstance(value[0], torch.Tensor):  # a module's usual args
+        return value[0].shape
     if depth < 2 and isinstance(value, (tuple, list)):
         found = [s for s in (_shapes(v, depth + 1) for v in list(value)[:4]) if s is not None]
         return tuple(found) if found else None
@@ -323,11 +325,12 @@ class ForwardTrace:
         self._stack: list[tuple[Any, Any]] = []  # (module, args) of the modules running now
         self._root: Any = None
         self._root_in: Any = None
-        self._head: list[tuple[Any, Any, Any]] = []
-        self._tail: deque[tuple[Any, Any, Any]] = deque(maxlen=MAX_ROWS_KEPT // 2)
+        self._head: list[tuple[Any, Any, Any]] = []  # (module, args, output) of the first leaf calls
+        self._tail: deque[tuple[Any, Any, Any]] = deque(maxlen=MAX_ROWS_KEPT // 2)  # and of the last ones
         self._count = 0
         self._failed: tuple[Any, Any, BaseException] | None = None  # (module, args, exception)
-        self.last: dict[str, Any] | None = None  # the finished record: see `_finish`
+        # the last finished top-level forward: (root, its args, first rows, last rows, rows in all, failure or None)
+        self.last: tuple[Any, Any, list[Any], deque[Any], int, Any] | None = None
 
     # ------------------------------------------------------------------ hooks
     def __enter__(self) -> ForwardTrace:
@@ -346,10 +349,12 @@ class ForwardTrace:
         self._handles = []
         self._stack = []
 
+    # The hooks run for every module call of the student's code (thousands while training): they only
+    # keep references; shapes, names and descriptions are worked out once, in `data()`.
     def _pre(self, module: Any, args: Any) -> None:
         try:
-            if not self._stack:  # a new top-level forward
-                self._root, self._root_in = module, _shapes(args)
+            if not self._stack:  # a new top-level forward: the previous one's rows are dropped
+                self._root, self._root_in = module, args
                 self._head, self._tail, self._count, self._failed = [], deque(maxlen=MAX_ROWS_KEPT // 2), 0, None
             self._stack.append((module, args))
         except Exception:  # noqa: BLE001 - never disturb the student's forward
@@ -357,40 +362,38 @@ class ForwardTrace:
 
     def _post(self, module: Any, args: Any, output: Any) -> None:
         try:
-            exc = sys.exc_info()[1]
-            raised = output is None and exc is not None  # always_call: torch runs this hook while the forward raises
-            while self._stack:
-                m, a = self._stack.pop()
-                if m is module:
-                    break
-            if raised:
+            stack = self._stack
+            if output is None and sys.exc_info()[1] is not None:  # always_call: torch runs this while the forward raises
+                while stack and stack.pop()[0] is not module:
+                    pass
                 if self._failed is None:  # the innermost module the exception passed through
-                    self._failed = (module, args, exc)  # type: ignore[assignment]
+                    self._failed = (module, args, sys.exc_info()[1])
+                if not stack:
+                    self.last = (self._root, self._root_in, self._head, self._tail, self._count, self._failed)
+                return
+            if stack and stack[-1][0] is module:
+                stack.pop()
             else:
-                self._failed = None  # (if set: the student's code caught it inside the forward and went on)
-                if not getattr(module, "_modules", None):  # a leaf
-                    row = (module, _shapes(args), _shapes(output))
-                    self._count += 1
-                    if len(self._head) < MAX_ROWS_KEPT // 2:
-                        self._head.append(row)
-                    else:
-                        self._tail.append(row)
-            if not self._stack:
-                self._finish(failed=raised)
+                while stack and stack.pop()[0] is not module:
+                    pass
+            self._failed = None  # (if set: the student's code caught it inside the forward and went on)
+            if not module._modules:  # a leaf
+                self._count += 1
+                if len(self._head) < MAX_ROWS_KEPT // 2:
+                    self._head.append((module, args, output))
+                else:
+                    self._tail.append((module, args, output))
+            if not stack:
+                self.last = (self._root, self._root_in, self._head, self._tail, self._count, None)
         except Exception:  # noqa: BLE001
             pass
-
-    def _finish(self, *, failed: bool) -> None:
-        self.last = {"root": self._root, "input": self._root_in, "head": list(self._head), "tail": list(self._tail),
-                     "count": self._count, "failed": self._failed if failed else None, "out": None}
 
     # ------------------------------------------------------------------ data
     def data(self) -> dict[str, Any] | None:
         """The last top-level forward as plain data (module paths, descriptions, shapes), or None."""
-        rec = self.last
-        if rec is None:
+        if self.last is None:
             return None
-        root = rec["root"]
+        root, root_in, head, tail, count, failed = self.last
         names: dict[int, str] = {}
         try:
             import torch.nn as nn
@@ -407,15 +410,14 @@ class ForwardTrace:
             return n if n is not None else f"({type(m).__name__})"
 
         def row(m: Any, i: Any, o: Any) -> dict[str, Any]:
-            return {"path": path(m)[:_TEXT], "layer": describe_layer(m)[:_TEXT], "in": _shape_text(i)[:_TEXT],
-                    "out": _shape_text(o)[:_TEXT]}
+            return {"path": path(m)[:_TEXT], "layer": describe_layer(m)[:_TEXT], "in": _shape_text(_shapes(i))[:_TEXT],
+                    "out": _shape_text(_shapes(o))[:_TEXT]}
 
-        out: dict[str, Any] = {"model": type(root).__name__[:_TEXT], "input": _shape_text(rec["input"])[:_TEXT],
-                               "head": [row(*r) for r in rec["head"]], "tail": [row(*r) for r in rec["tail"]],
-                               "count": int(rec["count"])}
-        if rec["failed"] is not None:
-            m, a, exc = rec["failed"]
-            failing = row(m, _shapes(a), None)
+        out: dict[str, Any] = {"model": type(root).__name__[:_TEXT], "input": _shape_text(_shapes(root_in))[:_TEXT],
+                               "head": [row(*r) for r in head], "tail": [row(*r) for r in tail], "count": int(count)}
+        if failed is not None:
+            m, a, exc = failed
+            failing = row(m, a, None)
             if m is root:
                 failing["path"], failing["layer"], failing["in"] = "", type(root).__name__[:_TEXT], ""
             failing["error"] = failure_reason(m, a, exc)[:200]
