@@ -640,6 +640,8 @@ class StudentCodeError(Exception):
             text = f"{what} raised {type_name}: {message}" if message else f"{what} raised {type_name}"
         if where and type_name not in ("NameError", "NotImplementedError"):
             text += f" [{where}]"
+        if trace and len(text) > 1000:  # as the judge's: the trace's last line must survive message caps
+            text = text[:999] + "…"
         super().__init__(f"{text}\n{trace}" if trace else text)
 
 

@@ -11,6 +11,8 @@ class CheckFailure(AssertionError):
 
     def __init__(self, message: str = "", *, trace: str = "") -> None:
         self.trace = trace
+        if trace and len(message) > 1000:  # the trace's last line says where it failed: it must survive message caps
+            message = message[:999] + "…"
         super().__init__(f"{message}\n{trace}" if trace else message)
 
 

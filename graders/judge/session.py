@@ -31,6 +31,8 @@ class StudentCodeError(Exception):
         self.traceback = traceback
         self.trace = trace  # the forward pass layer by layer, when it raised in an nn.Module (observed.py)
         text = f"{what} raised {type_name}: {message}" if message else f"{what} raised {type_name}"
+        if trace and len(text) > 1000:  # the trace's last line says where it failed: it must survive message caps
+            text = text[:999] + "…"
         super().__init__(f"{text}\n{trace}" if trace else text)
 
 

@@ -36,6 +36,8 @@ class CheckFailure(AssertionError):
 
     def __init__(self, message: str = "", *, trace: str = "") -> None:
         self.trace = trace
+        if trace and len(message) > 1000:  # the trace's last line says where it failed: it must survive message caps
+            message = message[:999] + "…"
         super().__init__(f"{message}\\n{trace}" if trace else message)
 
 
@@ -458,6 +460,8 @@ class StudentCodeError(Exception):
             text = f"{what} raised {type_name}: {message}" if message else f"{what} raised {type_name}"
         if where and type_name not in ("NameError", "NotImplementedError"):
             text += f" [{where}]"
+        if trace and len(text) > 1000:  # as the judge's: the trace's last line must survive message caps
+            text = text[:999] + "…"
         super().__init__(f"{text}\\n{trace}" if trace else text)
 
 
