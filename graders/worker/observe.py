@@ -432,9 +432,14 @@ class LossCurve:
             pass
 
     def data(self) -> dict[str, Any] | None:
-        """{per, steps, x, loss (None where not finite), first_nonfinite, first, last}, or None with < 2 points."""
-        src, per = (self.by_step, "step") if self.by_step.n >= 2 else (self.by_backward, "backward")
-        if src.n < 2:
+        """{per, steps, x, loss (None where not finite), first_nonfinite, first, last}; None when this was no
+        training (fewer than 3 optimizer steps, or without an optimizer fewer than 10 backward passes: a
+        function that uses autograd once or twice is not a training loop)."""
+        if self.by_step.n >= 3:
+            src, per = self.by_step, "step"
+        elif self.by_step.n == 0 and self.by_backward.n >= 10:
+            src, per = self.by_backward, "backward"
+        else:
             return None
         xs, ys = src.points()
 
