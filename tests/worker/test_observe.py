@@ -206,3 +206,20 @@ def test_a_worker_reports_traces_and_curves_to_the_judge(launcher) -> None:  # t
         curve = session.observations[-1].curve
         assert curve is not None and curve["steps"] == 120 and curve["per"] == "step"
         assert curve["loss"][-1] < curve["loss"][0]
+
+
+def test_the_self_check_runtime_records_traces_in_the_students_kernel() -> None:
+    """grader.check runs public checks in the student's kernel through NotebookSubmission: same traces."""
+    from graders.selfcheck import NotebookSubmission
+    from graders.selfcheck import StudentCodeError as KernelError
+
+    env: dict = {}
+    exec(CELLS[0] + "\n" + CELLS[1], env)  # the notebook's globals, as otter passes them
+    sub = NotebookSubmission(env)
+    with pytest.raises(KernelError) as info:
+        sub.Net()(torch.randn(5, 2))
+    assert str(info.value).endswith("layers.2  Linear(8 → 16)  (5, 16) → ✗ expects 8 input features, got 16")
+    out = sub.Wide()(torch.randn(5, 2))
+    with pytest.raises(CheckFailure) as failed:
+        assert_shape(out, (5, 1), what="a Wide model called on 5 points")
+    assert str(failed.value).splitlines()[1:] == ["Wide.forward on a (5, 2) batch:", "  fc    Linear(2 → 2)  (5, 2) → (5, 2)"]
