@@ -95,9 +95,9 @@ def md_text(text: str) -> str:
 
 def fenced(text: str) -> str:
     """`text` shown literally, in a fence longer than any run of backticks inside it."""
-    runs = [len(r) for r in re.findall(r"`+", text)]
-    fence = "`" * max(3, max(runs, default=0) + 1)
-    return f"{fence}text\n{text}\n{fence}"
+    from .ci import code_block
+
+    return "\n".join(code_block(text))
 
 
 def _check_output(c: CheckResult) -> str:

@@ -209,6 +209,15 @@ def failure_reason(module: Any, args: Any, exc: BaseException) -> str:
     return text[:160]
 
 
+def _remove(handles: list[Any]) -> None:
+    """Remove torch hooks (the list is emptied)."""
+    while handles:
+        try:
+            handles.pop().remove()
+        except Exception:  # noqa: BLE001
+            pass
+
+
 class ForwardTrace:
     """Records the last top-level forward pass of any nn.Module while active (a context manager)."""
 
@@ -233,12 +242,7 @@ class ForwardTrace:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for h in self._handles:
-            try:
-                h.remove()
-            except Exception:  # noqa: BLE001
-                pass
-        self._handles = []
+        _remove(self._handles)
         self._stack = []
 
     # The hooks run for every module call of the student's code (thousands while training): they only
