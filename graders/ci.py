@@ -4,7 +4,7 @@ Used by the student repositories' workflow (graders/templates/grade.yml, see doc
 
 1. find the base: ``--base``, else ``GITHUB_BASE_REF`` (a pull request: ``origin/<ref>`` or ``<ref>``),
    else the merge base with the default branch; on the default branch itself (a push to main) or
-   without one, the repository's first commit (in GitHub Classroom: the release the student started from);
+   without one, the repository's first commit (in a repository made from the template: the release the student started from);
 2. list the notebooks changed between that base and HEAD and keep the ones of this course, recognised
    by their metadata ``graders.assignment`` (or, when a student's tool dropped it, by their path
    ``<a>/<a>.ipynb`` or ``release/<a>/<a>.ipynb``);
@@ -275,6 +275,13 @@ def md_cell(text: str, limit: int | None = None) -> str:
     return "`".join(out).replace("|", "\\|")
 
 
+def code_block(text: str) -> list[str]:
+    """A fenced block showing `text` literally: the fence is longer than any run of backticks inside."""
+    runs = [len(r) for r in re.findall(r"`+", text)]
+    fence = "`" * max(3, max(runs, default=0) + 1)
+    return [fence + "text", _text(text).replace("\r", ""), fence]
+
+
 def _one_line(s: str) -> str:
     """For log lines: a student-controlled newline must not start a workflow command."""
     return _text(s).replace("\r", "\\r").replace("\n", "\\n")
@@ -325,11 +332,22 @@ def render_markdown(outcome: CiOutcome, *, redact_hidden: bool = False) -> str:
         failing = r.failed_checks()
         if failing:
             lines += ["", "| Failing check | Status | Points | Message |", "|---|---|---|---|"]
+            traces = []
             for c in failing:
-                msg = "a hidden check failed (details are given after the deadline)" if (redact_hidden and c.hidden) else c.message
+                redacted = redact_hidden and c.hidden
+                msg = "a hidden check failed (details are given after the deadline)" if redacted else c.message
+                if not redacted and c.trace and msg.endswith(c.trace):  # shown below the table, in aligned columns
+                    msg = msg[: -len(c.trace)].rstrip() + " (forward pass below)"
+                    traces.append((c, c.trace))
                 name = c.id + (" (hidden)" if c.hidden else "")
                 lines.append(f"| {md_cell(name)} | {_status_word(c)} | {_pts(c.points)}/{_pts(c.max_points)} | "
                              f"{md_cell(msg or '(no message)', SUMMARY_MESSAGE_CHARS)} |")
+            same: dict[str, list[str]] = {}  # one block per distinct trace (tier checks share a training run)
+            for c, trace in traces:
+                same.setdefault(trace, []).append(c.id)
+            for trace, ids in same.items():
+                lines += ["", f"<details><summary>{md_cell(', '.join(ids))}: the forward pass, layer by layer</summary>", "",
+                          *code_block(trace), "", "</details>"]
         if errs:
             lines += ["", "Cells of the notebook that failed when it was run:", ""]
             for cell in errs:

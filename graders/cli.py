@@ -14,7 +14,8 @@ import warnings
 
 from .errors import GradersError
 
-COMMANDS = ("generate", "validate", "grade", "check", "autograde", "feedback", "report", "export", "ci", "release_repo", "demo")
+COMMANDS = ("generate", "validate", "grade", "check", "autograde", "feedback", "report", "export", "ci", "release_repo", "demo",
+            "gradescope")
 
 
 def build_parser() -> argparse.ArgumentParser:

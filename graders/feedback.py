@@ -205,7 +205,36 @@ def _outputs(outputs: list[Any]) -> str:
     return "".join(parts)
 
 
-def _question_panel(gid: str, checks: list[CheckResult], max_points: float, *, reveal_hidden: bool, graded: bool) -> str:
+def _training_figure(training: Any) -> str:
+    """The question's loss curve(s) next to the measured accuracy and the tiers, with a diagnosis (graders/curves.py)."""
+    from .curves import diagnose, plot_training
+
+    try:
+        png = plot_training(training)
+    except Exception:  # noqa: BLE001 - a plot that cannot be drawn must not cost the page
+        return ""
+    note = diagnose(training.main, lost_points=training.points < training.max_points - 1e-9)
+    b64 = base64.b64encode(png).decode()
+    return (f"<figure class='curve'><img alt='training loss of {_e(training.grade_id)}' src='data:image/png;base64,{b64}'>"
+            f"<figcaption>The loss your training code computed at each step (observed while the grader ran it)."
+            f"{' <b>' + _e(note) + '</b>' if note else ''}</figcaption></figure>")
+
+
+def _check_item(c: CheckResult, *, reveal_hidden: bool) -> str:
+    status, text = check_line(c, reveal_hidden=reveal_hidden)
+    mark = {"passed": "✔", "failed": "✘", "error": "✘", "timeout": "⏱"}.get(status, "✘")
+    extra = ""
+    if c.status == "passed" and c.metrics.get("accuracy") is not None:
+        extra = f" (accuracy {c.metrics['accuracy']:.3f})"
+    trace = ""
+    if c.trace and text.endswith(c.trace):  # the forward pass layer by layer: aligned columns
+        text, trace = text[: -len(c.trace)].rstrip(), f"<pre class='trace'>{_e(c.trace)}</pre>"
+    return (f"<li class='{_e(status)}'><span class='mark'>{mark}</span> {_e(text)}{_e(extra)} "
+            f"<span class='cpts'>{c.points:g}/{c.max_points:g}</span>{trace}</li>")
+
+
+def _question_panel(gid: str, checks: list[CheckResult], max_points: float, *, reveal_hidden: bool, graded: bool,
+                    training: Any = None) -> str:
     points = sum(c.points for c in checks)
     ok = graded and checks and all(c.status == "passed" for c in checks)
     head = f"<div class='qhead'><span class='qid'>{_e(gid)}</span> <span class='pts'>{points:g} / {max_points:g} points</span></div>"
@@ -213,16 +242,9 @@ def _question_panel(gid: str, checks: list[CheckResult], max_points: float, *, r
         return f"<div class='panel bad' id='q-{_e(gid)}'>{head}<p>not graded (see the top of this page)</p></div>"
     if not checks:
         return f"<div class='panel bad' id='q-{_e(gid)}'>{head}<p>no check ran for this question</p></div>"
-    rows = []
-    for c in checks:
-        status, text = check_line(c, reveal_hidden=reveal_hidden)
-        mark = {"passed": "✔", "failed": "✘", "error": "✘", "timeout": "⏱"}.get(status, "✘")
-        extra = ""
-        if c.status == "passed" and c.metrics.get("accuracy") is not None:
-            extra = f" (accuracy {c.metrics['accuracy']:.3f})"
-        rows.append(f"<li class='{_e(status)}'><span class='mark'>{mark}</span> {_e(text)}{_e(extra)} "
-                    f"<span class='cpts'>{c.points:g}/{c.max_points:g}</span></li>")
-    return f"<div class='panel {'good' if ok else 'bad'}' id='q-{_e(gid)}'>{head}<ul class='checks'>{''.join(rows)}</ul></div>"
+    rows = [_check_item(c, reveal_hidden=reveal_hidden) for c in checks]
+    figure = _training_figure(training) if training is not None else ""
+    return f"<div class='panel {'good' if ok else 'bad'}' id='q-{_e(gid)}'>{head}<ul class='checks'>{''.join(rows)}</ul>{figure}</div>"
 
 
 _CSS = """
@@ -239,16 +261,21 @@ pre.dim{color:#888} img.out{max-width:100%}
 ul.checks{list-style:none;padding-left:0;margin:.4em 0} ul.checks li{margin:.25em 0} li.passed .mark{color:#2a8a2a} li.failed .mark,li.error .mark{color:#c33} li.timeout .mark{color:#b80}
 .cpts{color:#666;font-size:.85em;margin-left:.4em} .total{font-size:1.3em;font-weight:bold}
 .note{color:#555;font-size:.9em}
+pre.trace{background:#fff;border-left:4px solid #e0a0a0;margin:.3em 0 .3em 1.4em;white-space:pre;overflow-x:auto}
+figure.curve{margin:.6em 0} figure.curve img{max-width:100%;border:1px solid #eee;background:#fff} figure.curve figcaption{color:#444;font-size:.9em}
 """
 
 
 def feedback_html(*, result: SubmissionResult, notebook: dict[str, Any] | None, questions: dict[str, float],
                   reveal_hidden: bool = False, generated_at: str | None = None) -> str:
     """The feedback page for one submission (a pure function of its inputs)."""
+    from .curves import training_of
+
     graded = result.status == "graded"
     by_q: dict[str, list[CheckResult]] = {}
     for c in result.checks:
         by_q.setdefault(c.grade_id, []).append(c)
+    training = training_of(result) if graded else {}
     title = f"{result.assignment}: feedback for {result.student or 'your submission'}"
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>"
              f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
@@ -285,7 +312,8 @@ def feedback_html(*, result: SubmissionResult, notebook: dict[str, Any] | None, 
             if meta.get("grade") and not meta.get("solution"):
                 gid = str(meta.get("grade_id", ""))
                 if gid in questions:
-                    parts.append(_question_panel(gid, by_q.get(gid, []), questions[gid], reveal_hidden=reveal_hidden, graded=graded))
+                    parts.append(_question_panel(gid, by_q.get(gid, []), questions[gid], reveal_hidden=reveal_hidden, graded=graded,
+                                                 training=training.get(gid)))
                     shown.add(gid)
                 continue  # never the stored outputs of a grade cell: they are the instructor's copy
             if cell.get("cell_type") == "markdown":
@@ -297,7 +325,8 @@ def feedback_html(*, result: SubmissionResult, notebook: dict[str, Any] | None, 
     missing = [g for g in questions if g not in shown]
     if missing:
         parts.append("<h2>Questions</h2>")
-        parts += [_question_panel(g, by_q.get(g, []), questions[g], reveal_hidden=reveal_hidden, graded=graded) for g in missing]
+        parts += [_question_panel(g, by_q.get(g, []), questions[g], reveal_hidden=reveal_hidden, graded=graded,
+                                  training=training.get(g)) for g in missing]
     parts.append("</body></html>\n")
     return "".join(parts)
 

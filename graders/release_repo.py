@@ -1,4 +1,4 @@
-"""Stage `release → student repository`: what a student's (GitHub Classroom) repository contains.
+"""Stage `release → student repository`: what a student's repository (made from a template repository) contains.
 
     <out>/
       <a>/<a>.ipynb                the release notebook of each assignment (from release/<a>/)

@@ -223,6 +223,23 @@ def plot_accuracy(data: dict[str, dict[str, Any]]) -> Plot:
                 "Each dot is one submission's model, evaluated by the judge on data the student never saw.")
 
 
+def plot_loss_curves(results: dict[str, SubmissionResult]) -> list[Plot]:
+    """One plot per question whose training calls were observed: every graded student's training loss
+    (graders/curves.py), coloured by the accuracy tiers the model reached."""
+    from .curves import plot_class, training_of
+
+    by_q: dict[str, list[tuple[str, Any]]] = {}
+    for student, r in sorted(results.items()):
+        if r.status != "graded":
+            continue
+        for gid, t in training_of(r).items():
+            by_q.setdefault(gid, []).append((student, t))
+    return [Plot(f"loss_curves_{gid}", f"Training loss: {gid}", plot_class(gid, runs),
+                 "The loss each student's own training code computed at every optimizer step, observed by the worker "
+                 "while the grader trained the model; green curves reached every accuracy tier, red none.")
+            for gid, runs in by_q.items()]
+
+
 # ----------------------------------------------------------------------------- the stage
 def write_scores_csv(path: Path, results: dict[str, SubmissionResult], questions: dict[str, float]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -255,6 +272,7 @@ def write_report(*, assignment: str, root: Path | None = None) -> Path:
     acc = accuracy_data(graded)
     if acc:
         plots.append(plot_accuracy(acc))
+    plots += plot_loss_curves(results)
     for old in out.glob("*.png"):
         old.unlink()
     for p in plots:

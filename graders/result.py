@@ -25,6 +25,11 @@ class CheckResult:
     duration_s: float = 0.0
     # measurements the judge made (for example an accuracy); reports plot them
     metrics: dict[str, float] = field(default_factory=dict)
+    # the forward pass layer by layer when a model's forward raised or returned a wrong shape (also at the
+    # end of `message`), and the training loss the student's code computed in training calls (the
+    # worker's observations, graders/judge/observed.py): optional keys "trace" and "curves" of the JSON
+    trace: str = ""
+    curves: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -39,6 +44,10 @@ class CheckResult:
         }
         if self.metrics:
             d["metrics"] = dict(self.metrics)
+        if self.trace:
+            d["trace"] = self.trace
+        if self.curves:
+            d["curves"] = [dict(c) for c in self.curves]
         return d
 
     @classmethod
@@ -53,6 +62,8 @@ class CheckResult:
             message=d.get("message", ""),
             duration_s=float(d.get("duration_s", 0.0)),
             metrics=dict(d.get("metrics", {})),
+            trace=str(d.get("trace", "")),
+            curves=[dict(c) for c in d.get("curves", []) if isinstance(c, dict)],
         )
 
 

@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .worker.observe import ForwardTrace, render_trace  # also copied into the test files (the runtime records traces)
+
 _THIS_MODULE = "graders.selfcheck"
 RUNTIME_NAMES = ("NotebookSubmission", "fixtures", "parametrized", "strict", "CallTimeout", "StudentCodeError")
 # judge-side names a check may import, and what stands for them in the student's kernel
@@ -50,6 +52,8 @@ ALIASES = {
     ("graders.judge", "CallTimeout"): "CallTimeout",
 }
 # modules of the trusted side: nothing of them is copied into release/
+# modules of the worker package the runtime uses in the student's kernel (standard library and torch only)
+SHARED_WITH_KERNEL = ("graders.worker.observe",)
 JUDGE_ONLY = ("graders.judge", "graders.worker", "graders.sandbox", "graders.grade", "graders.course", "graders.cli",
               "graders.commands", "graders.generate", "graders.validate", "graders.autograde", "graders.gradebook")
 BUILTIN_FIXTURES = ("submission", "device", "record_property", "tmp_path")
@@ -337,7 +341,7 @@ class _Bundle:
                     orig = alias.name
                     if (target, orig) in ALIASES:
                         target, orig = _THIS_MODULE, ALIASES[(target, orig)]
-                    elif any(target == j or target.startswith(j + ".") for j in JUDGE_ONLY):
+                    elif target not in SHARED_WITH_KERNEL and any(target == j or target.startswith(j + ".") for j in JUDGE_ONLY):
                         raise CourseError(f"{mod.path}: the public check {why} uses {orig} from {target}, which exists only "
                                           "in the judge; public checks may use graders.checks and the assignment's own helpers")
                     src = self._module(target)
@@ -623,9 +627,11 @@ class WorkerCrashed(Exception):
 class StudentCodeError(Exception):
     """The student's code raised; `type_name`, `message` and `mro` as the judge's StudentCodeError."""
 
-    def __init__(self, what: str, type_name: str, message: str, mro: list[str] | None = None, where: str = "") -> None:
+    def __init__(self, what: str, type_name: str, message: str, mro: list[str] | None = None, where: str = "",
+                 trace: str = "") -> None:
         self.what, self.type_name, self.message = what, type_name, message
         self.mro = mro or [type_name]
+        self.trace = trace  # the forward pass layer by layer, when an nn.Module raised
         if type_name == "NameError":
             text = f"{message}: define it in the notebook (and keep its name as given)"
         elif type_name == "NotImplementedError":
@@ -634,7 +640,9 @@ class StudentCodeError(Exception):
             text = f"{what} raised {type_name}: {message}" if message else f"{what} raised {type_name}"
         if where and type_name not in ("NameError", "NotImplementedError"):
             text += f" [{where}]"
-        super().__init__(text)
+        if trace and len(text) > 1000:  # as the judge's: the trace's last line must survive message caps
+            text = text[:999] + "…"
+        super().__init__(f"{text}\n{trace}" if trace else text)
 
 
 class _Alarm(BaseException):
@@ -750,8 +758,9 @@ def _to_student(value: Any, depth: int = 0) -> Any:
     raise TypeError(f"cannot send a {t.__name__} to the notebook's code")
 
 
-def _to_check(value: Any, sub: NotebookSubmission, depth: int = 0) -> Any:
-    """What the judge would get back for `value` returned by the student's code."""
+def _to_check(value: Any, sub: NotebookSubmission, depth: int = 0, trace: str = "") -> Any:
+    """What the judge would get back for `value` returned by the student's code (`trace`: the forward
+    pass that made it, kept on returned tensors as `graders_trace` as the judge's session does)."""
     import torch
 
     if depth > 32:
@@ -760,11 +769,11 @@ def _to_check(value: Any, sub: NotebookSubmission, depth: int = 0) -> Any:
     if value is None or t in (bool, str, int, float):
         return value
     if t is list:
-        return [_to_check(v, sub, depth + 1) for v in value]
+        return [_to_check(v, sub, depth + 1, trace) for v in value]
     if t is tuple or t is torch.Size:
-        return tuple(_to_check(v, sub, depth + 1) for v in value)
+        return tuple(_to_check(v, sub, depth + 1, trace) for v in value)
     if t is dict:
-        return {_to_check(k, sub, depth + 1): _to_check(v, sub, depth + 1) for k, v in value.items()}
+        return {_to_check(k, sub, depth + 1): _to_check(v, sub, depth + 1, trace) for k, v in value.items()}
     if t is torch.dtype or t is torch.device:
         return value
     if isinstance(value, torch.Tensor):
@@ -775,6 +784,8 @@ def _to_check(value: Any, sub: NotebookSubmission, depth: int = 0) -> Any:
         out = data.to("cpu").contiguous().clone()
         out.graders_meta = _TensorMeta(bool(plain.requires_grad), plain.grad_fn is not None, str(plain.device),  # type: ignore[attr-defined]
                                        isinstance(value, torch.nn.Parameter))
+        if trace:
+            out.graders_trace = trace  # type: ignore[attr-defined]
         return out
     try:
         import numpy as np
@@ -782,7 +793,7 @@ def _to_check(value: Any, sub: NotebookSubmission, depth: int = 0) -> Any:
         if t is np.ndarray and value.dtype.kind in "biuf":
             return np.array(value, copy=True)
         if isinstance(value, np.generic) and value.dtype.kind in "biuf":
-            return _to_check(value.item(), sub, depth)
+            return _to_check(value.item(), sub, depth, trace)
     except ImportError:  # pragma: no cover
         pass
     return LocalObject(sub, value)
@@ -870,6 +881,7 @@ class NotebookSubmission:
         sink = io.StringIO()
         use_alarm = seconds > 0 and threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
         old_handler = None
+        tracer = ForwardTrace()  # the forward pass layer by layer, as the worker records it for the judge
         try:
             with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
                 try:
@@ -882,7 +894,8 @@ class NotebookSubmission:
                         old_handler = signal.signal(signal.SIGALRM, on_alarm)
                         signal.setitimer(signal.ITIMER_REAL, seconds)
                     try:
-                        value = fn(*a, **kw)
+                        with tracer:
+                            value = fn(*a, **kw)
                     finally:
                         if use_alarm:
                             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -892,12 +905,14 @@ class NotebookSubmission:
                     raise
                 except BaseException as exc:  # noqa: BLE001 - student code may raise anything
                     mro = [c.__name__ for c in type(exc).__mro__][:20]
-                    raise StudentCodeError(what, type(exc).__name__, str(exc)[:2000], mro, _where(exc)) from None
+                    data = tracer.data()
+                    raise StudentCodeError(what, type(exc).__name__, str(exc)[:2000], mro, _where(exc),
+                                           trace=render_trace(data) if data and data.get("failed") else "") from None
         finally:
             if old_handler is not None:
                 signal.signal(signal.SIGALRM, old_handler)
         try:
-            return _to_check(value, self)
+            return _to_check(value, self, trace=render_trace(tracer.data()))
         except Exception as exc:  # noqa: BLE001
             raise StudentCodeError(what, type(exc).__name__, f"the returned value could not be sent to the grader: {exc}") from None
 

@@ -6,7 +6,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class CheckFailure(AssertionError):
-    """A check failed; the message is written for the student."""
+    """A check failed; the message is written for the student. `trace`: the forward pass that made the
+    value (layer by layer, from the worker), shown under the message."""
+
+    def __init__(self, message: str = "", *, trace: str = "") -> None:
+        self.trace = trace
+        if trace and len(message) > 1000:  # the trace's last line says where it failed: it must survive message caps
+            message = message[:999] + "…"
+        super().__init__(f"{message}\n{trace}" if trace else message)
+
+
+def trace_of(value: Any) -> str:
+    """The forward pass (layer by layer) that produced a returned tensor, when a model made it; else ''."""
+    trace = getattr(value, "graders_trace", "")
+    return trace if isinstance(trace, str) else ""
 
 
 def check(*, grade_id: str, points: float, hidden: bool = False) -> Callable[[F], F]:

@@ -49,7 +49,8 @@ def _rename(exc: BaseException, what: str, name: str = "") -> BaseException:
         if name and type_name == "KeyError" and message == repr(name):
             type_name, message, mro = "NameError", f"name {name!r} is not defined in the notebook", ["NameError", "Exception"]
         try:
-            return type(exc)(what, type_name, message, mro, getattr(exc, "traceback", ""))  # type: ignore[call-arg]
+            return type(exc)(what, type_name, message, mro, getattr(exc, "traceback", ""),  # type: ignore[call-arg]
+                             trace=getattr(exc, "trace", ""))
         except Exception:  # noqa: BLE001 - keep the original if it cannot be rebuilt
             return exc
     return exc

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from ._base import CheckFailure
+from ._base import CheckFailure, trace_of
 from .tensors import describe_value
 
 CIRCLES_SAMPLES = 1000
@@ -96,7 +96,8 @@ def check_labels(pred: Any, n: int, *, what: str, num_classes: int = 2) -> None:
         raise CheckFailure(f"{what} returned {describe_value(pred)}, expected an int64 tensor of shape ({n},) of labels {classes}")
     if tuple(pred.shape) != (n,):
         hint = " (squeeze the last dimension: one label per example)" if tuple(pred.shape) == (n, 1) else ""
-        raise CheckFailure(f"{what} returned {describe_value(pred)}, expected shape ({n},): one label per example{hint}")
+        raise CheckFailure(f"{what} returned {describe_value(pred)}, expected shape ({n},): one label per example{hint}",
+                           trace=trace_of(pred))
     if pred.dtype != torch.int64:
         got = str(pred.dtype).removeprefix("torch.")
         if pred.is_floating_point() and pred.numel() and bool(((pred > 0) & (pred < 1)).any()):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ._base import CheckFailure
+from ._base import CheckFailure, trace_of
 
 
 def describe_value(value: Any) -> str:
@@ -41,7 +41,7 @@ def assert_shape(value: Any, expected: Any, *, what: str, hint: str = "") -> Non
     exp = tuple(expected)
     if got != exp:
         msg = f"{what} returned shape {_shape(got)}, expected {_shape(exp)}"
-        raise CheckFailure(msg + (f": {hint}" if hint else ""))
+        raise CheckFailure(msg + (f": {hint}" if hint else ""), trace=trace_of(value))
 
 
 def assert_dtype(value: Any, expected: Any, *, what: str, hint: str = "") -> None:

@@ -22,9 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--force", action="store_true", help="regrade submissions that were graded before and did not change")
     p.add_argument("--student", action="append", metavar="ID", help="only this student (repeatable)")
     p.add_argument("--no-gradebook", action="store_true", help="write autograded/ only, not the gradebook")
-    p.add_argument("--launcher", choices=("zygote", "bubblewrap", "none"), default="zygote",
-                   help="zygote (default): fork sandboxed workers from a process that imported torch; bubblewrap/none: "
-                        "a new Python per submission")
+    p.add_argument("--launcher", choices=("zygote", "bubblewrap", "uid", "none"), default="zygote",
+                   help="zygote (default): fork sandboxed workers from a process that imported torch; bubblewrap/uid/none: "
+                        "a new Python per submission (uid: the fallback for root without bubblewrap, see docs/security.md)")
     p.add_argument("--cell-timeout", type=float, metavar="S", help="override the assignment's time limit per cell (seconds)")
     p.add_argument("--call-timeout", type=float, metavar="S", help="override the assignment's time limit per checked call (seconds)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

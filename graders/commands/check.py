@@ -66,11 +66,19 @@ def render(result: Any, questions: dict[str, float], *, notebook: Any = None, co
         table.add_column("check", no_wrap=True)
         table.add_column("result", no_wrap=True)
         table.add_column("message", overflow="fold")
+        traces = []
         for c in checks:
             label, style = STATUS_STYLE.get(c.status, (c.status, "red"))
-            table.add_row(c.id.split("::", 1)[-1], Text(label, style=style), c.message or "")
+            message = c.message or ""
+            if c.trace and message.endswith(c.trace):  # printed under the table, its columns aligned
+                message = message[: -len(c.trace)].rstrip() + " (the forward pass is shown below)"
+                traces.append((c.id.split("::", 1)[-1], c.trace))
+            table.add_row(c.id.split("::", 1)[-1], Text(label, style=style), message)
         if checks:
             console.print(table)
+            for name, trace in traces:
+                console.print(Text(f"{name}: the forward pass, layer by layer", style="bold"))
+                console.print(Text("\n".join("  " + ln for ln in trace.splitlines())), no_wrap=True, overflow="ignore", crop=False)
         else:
             console.print(Text(title, style="dim"))
     bad_cells = [o for o in result.cells if o.status in ("error", "timeout")]

@@ -9,7 +9,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "release-repo", help="lay out a student repository: release notebooks, grading workflow, README",
         description="Write (or update) a student repository from release/: the notebooks and their self-check "
                     "files, .github/workflows/grade.yml, a README for students, requirements.txt and .gitignore. "
-                    "Push it as the GitHub Classroom template; see docs/ci.md.")
+                    "Push it as your organisation's template repository; see docs/ci.md.")
     p.add_argument("assignment", nargs="*", help="assignments to include (default with --all: every one)")
     p.add_argument("--all", action="store_true", help="include every assignment of the course")
     p.add_argument("--out", required=True, metavar="DIR", help="the student repository's folder (created or updated)")
@@ -31,6 +31,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"student repository in {out} ({len(written)} files):")
     for f in written:
         print(f"  {f.relative_to(out)}")
-    print("next: push it as the template repository of your GitHub Classroom assignment, and set GRADERS_REPO, "
+    print("next: push it to your organisation as a template repository, make each student's repository from it, and set GRADERS_REPO, "
           "GRADERS_TOKEN (see docs/ci.md)")
     return 0

@@ -13,6 +13,7 @@ import pytest
 
 from ..result import CheckResult
 from .causes import RanCell, undefined_name, undefined_name_cause
+from .observed import Observed, curves_of
 from .session import CallTimeout, StudentCodeError, WorkerCrashed
 
 RESULTS = pytest.StashKey[list[CheckResult]]()
@@ -75,17 +76,21 @@ def classify(excinfo: pytest.ExceptionInfo[BaseException] | None, *, cells: Sequ
 
 
 def build_check_result(spec: CheckSpec, phases: list[tuple[str, pytest.ExceptionInfo[BaseException] | None, float]],
-                       properties: list[tuple[str, object]], *, cells: Sequence[RanCell] = ()) -> CheckResult:
-    status, message = "passed", ""
+                       properties: list[tuple[str, object]], observed: list[Observed] | None = None, *,
+                       cells: Sequence[RanCell] = ()) -> CheckResult:
+    status, message, trace = "passed", "", ""
     for _when, excinfo, _dur in phases:
         status, message = classify(excinfo, cells=cells)
         if status != "passed":
+            found = getattr(excinfo.value, "trace", "") if excinfo is not None else ""
+            trace = found if isinstance(found, str) and found in message else ""
             break
     metrics = {k: float(v) for k, v in properties if isinstance(v, (int, float)) and not isinstance(v, bool)}
     return CheckResult(
         id=spec.id, grade_id=spec.grade_id, status=status,  # type: ignore[arg-type]
         points=spec.points if status == "passed" else 0.0, max_points=spec.points, hidden=spec.hidden,
         message=message, duration_s=sum(d for _w, _e, d in phases), metrics=metrics,
+        trace=trace, curves=curves_of(observed or []),
     )
 
 
@@ -131,10 +136,14 @@ class JudgePlugin:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        log = getattr(self.context.submission, "_observed", None)  # forward traces, loss curves (judge only)
+        log = log() if callable(log) else []
+        start = len(log)
         outcome = yield
         spec = spec_of(item)
         phases = self._phases.pop(item.nodeid, [])
         if spec is not None and phases:
             props = list(getattr(item, "user_properties", []))
-            item.config.stash[RESULTS].append(build_check_result(spec, phases, props, cells=item.config.stash[CONTEXT].cells))
+            item.config.stash[RESULTS].append(build_check_result(spec, phases, props, log[start:],
+                                                                 cells=item.config.stash[CONTEXT].cells))
         return outcome

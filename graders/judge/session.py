@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..result import CellOutcome
+from .observed import Observed, observed_from_reply
 from ..sandbox import Launcher, Limits, WorkerProcess
 from ..worker.codec import Decoder, Encoder, Handle, ProtocolError, recv_frame, send_frame
 
@@ -23,11 +24,16 @@ MAX_RESTARTS = 8
 class StudentCodeError(Exception):
     """The student's code raised; the check did not catch it."""
 
-    def __init__(self, what: str, type_name: str, message: str, mro: list[str] | None = None, traceback: str = "") -> None:
+    def __init__(self, what: str, type_name: str, message: str, mro: list[str] | None = None, traceback: str = "",
+                 trace: str = "") -> None:
         self.what, self.type_name, self.message = what, type_name, message
         self.mro = mro or [type_name]
         self.traceback = traceback
-        super().__init__(f"{what} raised {type_name}: {message}" if message else f"{what} raised {type_name}")
+        self.trace = trace  # the forward pass layer by layer, when it raised in an nn.Module (observed.py)
+        text = f"{what} raised {type_name}: {message}" if message else f"{what} raised {type_name}"
+        if trace and len(text) > 1000:  # the trace's last line says where it failed: it must survive message caps
+            text = text[:999] + "…"
+        super().__init__(f"{text}\n{trace}" if trace else text)
 
 
 class CallTimeout(Exception):
@@ -87,6 +93,7 @@ class WorkerSession:
         self.restarts = 0
         # functions that hung or crashed the worker once: later calls fail at once, without a restart
         self.poisoned: dict[str, Exception] = {}
+        self.observations: list[Observed] = []  # forward traces and loss curves of the calls, in order
         self._workdir: Path | None = None
 
     @property
@@ -213,6 +220,7 @@ class WorkerSession:
     def _roundtrip(self, req: dict[str, Any], blob: bytes, timeout: float | None, what: str) -> Any:
         timeout = self.limits.call_timeout if timeout is None else timeout
         req["timeout"] = timeout
+        req["observe"] = ["trace", "curve"]
         try:
             self._send(req, blob)
             reply, rblob = self._recv(timeout + self.limits.grace_seconds, what=what)
@@ -222,17 +230,21 @@ class WorkerSession:
         except WorkerCrashed:
             self._kill()
             raise
+        seen = observed_from_reply(reply, what)
+        if seen is not None:
+            self.observations.append(seen)
         if not reply.get("ok"):
             err = reply.get("error") or {}
             if reply.get("timeout"):
                 raise CallTimeout(what, timeout)
-            raise StudentCodeError(what, _s(err.get("type")) or "Exception", _s(err.get("message")), err.get("mro"), _s(err.get("traceback")))
+            raise StudentCodeError(what, _s(err.get("type")) or "Exception", _s(err.get("message")), err.get("mro"), _s(err.get("traceback")),
+                                   trace=seen.trace if seen is not None and seen.failed_forward else "")
         try:
             dec = Decoder(rblob, from_handle=self._from_handle)
             value = dec.decode(reply.get("value"))
         except ProtocolError as exc:
             raise StudentCodeError(what, "InvalidResult", f"returned something the grader cannot accept ({exc})") from None
-        _attach_meta(value, dec)
+        _attach_meta(value, dec, trace=seen.trace if seen is not None else "")
         return value
 
     def _from_handle(self, hid: int, type_name: str, text: str) -> RemoteObject:
@@ -276,19 +288,23 @@ def _encode_remote(obj: Any) -> Any:
     raise TypeError(f"cannot send a {type(obj).__name__} to the worker")
 
 
-def _attach_meta(value: Any, dec: Decoder) -> None:
+def _attach_meta(value: Any, dec: Decoder, *, trace: str = "") -> None:
+    """What the worker reported about each returned tensor (`graders_meta`), and the forward pass that
+    made it (`graders_trace`: assert_shape adds it to a failure's message)."""
     import torch
 
     if isinstance(value, torch.Tensor):
         meta = dec.meta.get(id(value))
         if meta is not None:
             value.graders_meta = meta  # type: ignore[attr-defined]
+        if trace:
+            value.graders_trace = trace  # type: ignore[attr-defined]
     elif type(value) in (list, tuple):
         for v in value:
-            _attach_meta(v, dec)
+            _attach_meta(v, dec, trace=trace)
     elif type(value) is dict:
         for v in value.values():
-            _attach_meta(v, dec)
+            _attach_meta(v, dec, trace=trace)
 
 
 def _s(x: Any) -> str:
@@ -317,3 +333,7 @@ class Submission:
 
     def eval(self, expr: str, *, timeout: float | None = None, **bindings: Any) -> Any:
         return self._session.eval(expr, timeout=timeout, **bindings)
+
+    def _observed(self) -> list[Observed]:
+        """Forward traces and loss curves of every call so far (the plugin keeps each check's own)."""
+        return self._session.observations

@@ -422,17 +422,20 @@ def _stage_worker_package(stage: Path) -> None:
         (target / f.name).write_bytes(f.read_bytes())
 
 
-SANDBOX_MODES = ("auto", "bubblewrap", "none")
+SANDBOX_MODES = ("auto", "bubblewrap", "uid", "none")
 
 
 def choose_launcher(*, require_sandbox: bool = False, sandbox: str | None = None) -> Launcher:
-    """bubblewrap where it runs; otherwise the plain launcher with a loud warning.
+    """bubblewrap where it runs; else, for a grader running as root, the uid sandbox; otherwise the plain
+    launcher with a loud warning.
 
     `sandbox` (default: the environment variable GRADERS_SANDBOX, else "auto"): "auto" takes
-    bubblewrap when it works here and falls back with a RuntimeWarning; "bubblewrap" insists on it;
-    "none" grades without a sandbox on purpose (still with a warning). `require_sandbox` (the CLI's
-    --require-sandbox) turns every fallback into SandboxUnavailable. The launcher's `name` is what
-    results report as `sandbox`: "bubblewrap" or "none".
+    bubblewrap when it works here, else the uid sandbox when this process is root and the grader's
+    private files are private (graders/sandbox/uid.py), and falls back with a RuntimeWarning;
+    "bubblewrap" and "uid" insist on one; "none" grades without a sandbox on purpose (still with a
+    warning). `require_sandbox` (the CLI's --require-sandbox) turns every fallback to none into
+    SandboxUnavailable. The launcher's `name` is what results report as `sandbox`: "bubblewrap", "uid"
+    or "none".
     """
     from ..errors import GradersError, SandboxUnavailable
 
@@ -445,6 +448,12 @@ def choose_launcher(*, require_sandbox: bool = False, sandbox: str | None = None
         warnings.warn("grading WITHOUT a sandbox (GRADERS_SANDBOX=none): student code runs as a plain process with rlimits only",
                       RuntimeWarning, stacklevel=2)
         return PlainLauncher()
+    from .uid import UidLauncher, uid_problem
+
+    if mode == "uid":
+        if (why := uid_problem()) is not None:
+            raise SandboxUnavailable(f"cannot sandbox student code (GRADERS_SANDBOX=uid): {why}")
+        return UidLauncher()
     try:
         from .bwrap import BwrapLauncher, bwrap_problem
     except ImportError as exc:  # pragma: no cover - a broken installation
@@ -453,6 +462,11 @@ def choose_launcher(*, require_sandbox: bool = False, sandbox: str | None = None
         problem = bwrap_problem()
         if problem is None:
             return BwrapLauncher()
+    if mode == "auto" and os.geteuid() == 0:  # root without bubblewrap (Gradescope): a uid of its own per worker
+        why = uid_problem()
+        if why is None:
+            return UidLauncher()
+        problem = f"{problem}; {why}"
     if require_sandbox or mode == "bubblewrap":
         why = "--require-sandbox" if require_sandbox else "GRADERS_SANDBOX=bubblewrap"
         raise SandboxUnavailable(f"cannot sandbox student code ({why}): {problem}; install bubblewrap "

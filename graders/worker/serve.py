@@ -18,6 +18,7 @@ from typing import Any
 from .codec import Decoder, Encoder, ProtocolError, recv_frame, send_frame
 from .notebook_shell import configure as _configure_shell
 from .notebook_shell import error_line as _error_line
+from .observe import Observation
 
 OUTPUT_CAP = 64 * 1024  # characters of stdout/stderr kept per cell or call
 
@@ -153,9 +154,10 @@ class Worker:
             return
         old = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = out, err
+        observing = Observation(req.get("observe"))  # forward trace, loss curve: see observe.py
         try:
             _seed(req.get("seed"))
-            with _deadline(timeout):
+            with _deadline(timeout), observing:
                 if req["op"] == "eval":
                     env = {"torch": _torch(), "__builtins__": __builtins__, "user_ns": self.user_ns}
                     env.update(payload)
@@ -170,11 +172,12 @@ class Worker:
             return
         except BaseException as exc:  # noqa: BLE001 - student code may raise anything, SystemExit included
             sys.stdout, sys.stderr = old
-            self._reply({"ok": False, "error": {"type": type(exc).__name__, "message": _safe_str(exc), "traceback": _format_tb(exc), "mro": _mro(exc)}, "stdout": out.getvalue()[:4000]})
+            self._reply({"ok": False, "error": {"type": type(exc).__name__, "message": _safe_str(exc), "traceback": _format_tb(exc), "mro": _mro(exc)}, "stdout": out.getvalue()[:4000],
+                         **_observed(observing)})
             return
         finally:
             sys.stdout, sys.stderr = old
-        self._reply({"ok": True, "stdout": out.getvalue()[:4000]}, value, has_value=True)
+        self._reply({"ok": True, "stdout": out.getvalue()[:4000], **_observed(observing)}, value, has_value=True)
 
     def _target(self, target: dict[str, Any]) -> Any:
         if "global" in target:
@@ -247,6 +250,16 @@ class _deadline:
 
 def _on_alarm(signum: int, frame: Any) -> None:
     raise SoftTimeout()
+
+
+def _observed(observing: Observation) -> dict[str, Any]:
+    """{"observed": {...}} for the reply, or nothing; a second at most (it may read the student's modules)."""
+    try:
+        with _deadline(1.0):
+            found = observing.report()
+    except BaseException:  # noqa: BLE001 - SoftTimeout or anything else: the call's own result matters more
+        return {}
+    return {"observed": found} if found else {}
 
 
 def _safe_str(exc: BaseException) -> str:

@@ -80,3 +80,39 @@ def test_missing_gradebook_is_a_clear_error(tmp_path: Path, capsys: pytest.Captu
     assert main(["export", "--db", f"sqlite:///{tmp_path / 'none.db'}"]) == 2
     assert "no gradebook at" in capsys.readouterr().err
     assert not (tmp_path / "none.db").exists()
+
+
+def test_canvas_gradebook_import_layout(class_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Canvas's own layout: Student, ID, SIS User ID, SIS Login ID, Section, assignments; a Points Possible row."""
+    monkeypatch.setenv("GRADERS_COURSE_ROOT", str(class_root))
+    assert main(["export"]) == 0
+    nbgrader_rows = {r["student_id"]: r for r in _rows(capsys.readouterr().out)}
+    out = tmp_path / "canvas.csv"
+    assert main(["export", "--format", "canvas", "--out", str(out), "--canvas-name", "tensors=Tensors (4711)"]) == 0
+    rows = list(csv.reader(io.StringIO(out.read_text())))
+    assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "Tensors (4711)"]
+    assert rows[1] == ["    Points Possible", "", "", "", "", "10"]
+    by_id = {r[2]: r for r in rows[2:]}
+    assert set(by_id) == set(nbgrader_rows)
+    for sid, r in by_id.items():
+        assert r[1] == r[3] == r[4] == "" and r[0]  # Canvas matches on the SIS User ID
+        assert float(r[5]) == pytest.approx(float(nbgrader_rows[sid]["score"]))
+    assert main(["export", "--format", "canvas", "--canvas-id", "sis_login_id"]) == 0
+    login = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert {r[3] for r in login[2:]} == set(nbgrader_rows) and {r[2] for r in login[2:]} == {""}
+    assert main(["export", "--format", "canvas", "--by-question"]) == 2
+    assert "one score per assignment" in capsys.readouterr().err
+    assert main(["export", "--format", "canvas", "--canvas-name", "tensors"]) == 2
+    assert "ASSIGNMENT=HEADER" in capsys.readouterr().err
+
+
+def test_canvas_cells_are_never_formulas() -> None:
+    from graders.canvas import canvas_csv
+
+    rows = [{"student_id": "=HYPERLINK(1)", "last_name": "+evil", "first_name": "x", "assignment": "tensors", "score": "7"},
+            {"student_id": "bob", "last_name": "", "first_name": "", "assignment": "tensors", "score": "3.25"}]
+    text = canvas_csv(rows, assignments=["tensors", "autograd"], max_scores={"tensors": 10, "autograd": 10})
+    parsed = list(csv.reader(io.StringIO(text)))
+    assert parsed[2] == ["bob", "", "bob", "", "", "3.25", "0"]  # no submission: 0, as nbgrader's export
+    assert parsed[3][0] == "'+evil, x" and parsed[3][2] == "'=HYPERLINK(1)"

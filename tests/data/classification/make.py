@@ -182,6 +182,19 @@ PROBABILITIES = '''
 '''
 
 
+MISMATCHED_LAYERS = '''
+    class CircleModel(nn.Module):
+        """The second layer expects 8 features but the first one makes 16: the forward raises."""
+
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
+
+        def forward(self, x):
+            return self.layers(x)
+'''
+
+
 def replace_definition(src: str, name: str, new: str) -> str:
     """Replace the top-level `def`/`class` `name` of a cell by `new`."""
     lines = src.split("\n")
@@ -209,6 +222,8 @@ def main() -> None:
           "# Mistake: a CircleModel without a non-linearity cannot separate circles")
     write("probabilities", {**right, "circle_model": replace_definition(right["circle_model"], "predict_labels", PROBABILITIES)},
           "# Mistake: predict_labels returns probabilities instead of int64 labels")
+    write("mismatched-layers", {**right, "circle_model": replace_definition(right["circle_model"], "CircleModel", MISMATCHED_LAYERS)},
+          "# Mistake: a layer expects other input features than the previous layer makes")
 
 
 if __name__ == "__main__":
