@@ -39,7 +39,7 @@ NOTE = "[not run when grading]"
 def _outcomes(launcher) -> list[tuple[str, str, str, str | None, int | None]]:  # type: ignore[no-untyped-def]
     with WorkerSession(launcher=launcher, limits=Limits(cell_timeout=30, call_timeout=10), cells=CELLS) as session:
         outs = session.start()
-    digits = re.compile(r"\d+(\.\d+)?( ?(ns|us|µs|ms|s)\b)?")  # timings (and their units) differ from run to run
+    digits = re.compile(r"\d+(\.\d+)?(e[-+]?\d+)?( ?(ns|us|µs|ms|s)\b)?")  # timings (and their units) differ from run to run
     return [(o.status, digits.sub("N", o.stdout), o.stderr, o.error, o.line) for o in outs]
 
 
