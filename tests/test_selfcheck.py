@@ -19,7 +19,7 @@ import pytest
 
 from graders.course import Assignment, assignment_names, get_assignment
 from graders.errors import CourseError
-from graders.selfcheck import build_test_files, write_tests
+from graders.selfcheck import build_files, build_test_files, write_tests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "data"))
@@ -133,9 +133,11 @@ def _hidden_material(name: str) -> tuple[list[str], list[str], str]:
 def test_no_hidden_check_reaches_the_self_check_files(name: str) -> None:
     hidden, lines, public_text = _hidden_material(name)
     assert hidden, f"{name} has no hidden checks?"
-    files = build_test_files(get_assignment(name))
+    support, files = build_files(get_assignment(name))
     assert set(files) == set(get_assignment(name).questions)
-    everything = "\n".join(files.values())
+    assert build_test_files(get_assignment(name)) == files
+    everything = "\n".join([support, *files.values()])
+    assert "# ---- from graders/assignments/" not in support  # the support holds copies of graders modules only
     # the part copied from the assignment module (the rest is graders.checks and the runtime)
     own = "\n".join(t.split("# ---- from graders/assignments/", 1)[1] for t in files.values())
     for n in hidden:
@@ -147,24 +149,30 @@ def test_no_hidden_check_reaches_the_self_check_files(name: str) -> None:
 
 
 def _own_text(path: Path) -> str:
-    """A release file's text; for a self-check file, the part copied from the assignment module."""
+    """A release file's text; for a self-check file, the part copied from the assignment module (none
+    for the support module: it holds copies of graders modules only)."""
     text = path.read_text(encoding="utf-8", errors="replace")
+    if path.parent.name == "_support":
+        assert "# ---- from graders/assignments/" not in text
+        return ""
     return text.split("# ---- from graders/assignments/", 1)[-1]
 
 
 def test_nothing_hidden_in_release_folder() -> None:
-    """Every file under release/ (notebooks, self-check files, anything else)."""
+    """Every file under release/ (notebooks, self-check files, the support module, anything else)."""
     for rel in sorted((ROOT / "release").iterdir()):
         if not rel.is_dir() or rel.name not in assignment_names():
             continue
         hidden, lines, public_text = _hidden_material(rel.name)
+        assert (rel / "tests" / "_support" / "selfcheck.py").is_file()
+        everything = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in rel.rglob("*") if p.is_file())
         text = "\n".join(_own_text(p) for p in rel.rglob("*") if p.is_file())
         for n in hidden:
-            assert n not in text, (rel.name, n)
+            assert n not in everything, (rel.name, n)
         for ln in lines:
             if ln not in public_text:
                 assert ln not in text, (rel.name, ln)
-        assert "BEGIN HIDDEN TESTS" not in text and "hidden_seed" not in text
+        assert "BEGIN HIDDEN TESTS" not in everything and "hidden_seed" not in everything
 
 
 # --------------------------------------------------------------------------- the bundler on a synthetic assignment
@@ -393,3 +401,64 @@ def test_nbgrader_validate_sees_a_failing_public_check(tmp_path: Path, monkeypat
     assert type(info.value).__name__ == "PublicCheckFailed"
     exec("def describe(t):\n    return {'shape': tuple(t.shape), 'ndim': t.ndim, 'dtype': str(t.dtype), 'numel': t.numel()}\n", env)
     assert _run_file(tmp_path / "tests" / "describe.py", env)["describe_vector"][0] is True
+
+
+# --------------------------------------------------------------------------- the support module, shipped once
+def test_support_ships_once_and_check_all_does_not_list_it() -> None:
+    from otter.check.utils import list_available_tests
+    from otter.nbmeta_config import NBMetadataConfig
+
+    for name in assignment_names():
+        tests = ROOT / "release" / name / "tests"
+        assert list_available_tests(str(tests), NBMetadataConfig()) == sorted(get_assignment(name).questions)
+        support = (tests / "_support" / "selfcheck.py").read_text(encoding="utf-8")
+        assert support.count("class NotebookSubmission") == 1
+        for q in get_assignment(name).questions:
+            text = (tests / f"{q}.py").read_text(encoding="utf-8")
+            assert "class NotebookSubmission" not in text and "_graders_module(" not in text  # loaded, not copied
+            assert text.count("_graders_support.require(") == 1
+
+
+def _forget_support(name: str) -> None:
+    sys.modules.pop(f"_graders_selfcheck_{name}", None)
+
+
+def test_a_kernel_holding_an_older_support_is_told_to_restart(tmp_path: Path) -> None:
+    name = "synthetic_ver"
+    spec = _synthetic(tmp_path, name=name)
+    _forget_support(name)
+    try:
+        write_tests(assignment=spec, release=tmp_path / "old")
+        env: dict = {}  # type: ignore[type-arg]
+        exec(compile(STUDENT, "<notebook>", "exec"), env)
+        assert _run_file(tmp_path / "old" / "tests" / "double.py", env)["double_small"][0]
+        # the instructor releases again; the checks now use another helper, so the support changes
+        spec.module_path.write_text(spec.module_path.read_text().replace(
+            "from graders.checks import CheckFailure, assert_close, check, meta_of",
+            "from graders.checks import CheckFailure, assert_close, assert_shape, check, meta_of").replace(
+            "    got = submission.double(x)\n", "    got = submission.double(x)\n    assert_shape(got, tuple(x.shape), what='`double`')\n"))
+        write_tests(assignment=spec, release=tmp_path / "old")  # the student fetches it into the same folder
+        with pytest.raises(Exception, match=r"the self-checks of `synthetic_ver` were updated after this kernel loaded "
+                                            r"them: restart the kernel") as info:
+            _run_file(tmp_path / "old" / "tests" / "double.py", env)
+        assert type(info.value).__name__ == "SelfCheckOutdated"
+        # a fresh kernel loads the new support and the checks run
+        _forget_support(name)
+        assert all(ok for ok, _m in _run_file(tmp_path / "old" / "tests" / "double.py", env).values())
+        # a test file of another release next to this support: fetch again
+        (tmp_path / "v1").mkdir()
+        write_tests(assignment=_synthetic(tmp_path / "v1", name=name), release=tmp_path / "v1")
+        shutil.copy(tmp_path / "v1" / "tests" / "double.py", tmp_path / "old" / "tests" / "double.py")
+        with pytest.raises(Exception, match=r"come from different releases of the assignment .*download the assignment again"):
+            _run_file(tmp_path / "old" / "tests" / "double.py", env)
+    finally:
+        _forget_support(name)
+
+
+def test_a_missing_support_module_is_named(tmp_path: Path) -> None:
+    name = "synthetic_missing"
+    _forget_support(name)
+    write_tests(assignment=_synthetic(tmp_path, name=name), release=tmp_path)
+    shutil.rmtree(tmp_path / "tests" / "_support")
+    with pytest.raises(FileNotFoundError, match=r"_support/selfcheck.py is missing: it comes with the notebook"):
+        _run_file(tmp_path / "tests" / "double.py", {})

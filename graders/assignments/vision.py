@@ -26,7 +26,7 @@ from graders.checks.model import (
     worker_eval,
 )
 from graders.checks.tensors import describe_value
-from graders.judge.session import StudentCodeError
+from graders.checks import StudentCodeError
 
 QUESTIONS = {"digits_cnn": 3, "train_digits": 5, "device_agnostic": 2}
 

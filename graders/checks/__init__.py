@@ -3,6 +3,8 @@
 These run in the judge (and, for public checks, in the student's own kernel through otter),
 so they only use torch and the standard library (scikit-learn for the judge's data sets).
 
+- what a call to the student's code raises instead of returning: StudentCodeError, CallTimeout,
+  WorkerCrashed (the judge raises them; checks may catch them)
 - values: assert_shape, assert_dtype, assert_close, assert_equal, assert_raises
 - gradients (judged from returned values, finite differences computed here): assert_vjp,
   assert_grad_close, assert_no_graph, request_vjp, request_forward, central_difference_vjp
@@ -11,6 +13,7 @@ so they only use torch and the standard library (scikit-learn for the judge's da
 """
 
 from ._base import CheckFailure, check, meta_of
+from .calls import CallTimeout, StudentCodeError, WorkerCrashed
 from .grad import (
     assert_grad_close,
     assert_no_graph,
@@ -32,6 +35,9 @@ from .tensors import (
 
 __all__ = [
     "CheckFailure",
+    "CallTimeout",
+    "StudentCodeError",
+    "WorkerCrashed",
     "check",
     "meta_of",
     "assert_close",

@@ -17,32 +17,9 @@ from ..result import CellOutcome
 from .observed import Observed, observed_from_reply
 from ..sandbox import Launcher, Limits, WorkerProcess
 from ..worker.codec import Decoder, Encoder, Handle, ProtocolError, recv_frame, send_frame
+from ..checks.calls import CallTimeout, StudentCodeError, WorkerCrashed  # noqa: F401 - re-exported: graders.judge.session.StudentCodeError
 
 MAX_RESTARTS = 8
-
-
-class StudentCodeError(Exception):
-    """The student's code raised; the check did not catch it."""
-
-    def __init__(self, what: str, type_name: str, message: str, mro: list[str] | None = None, traceback: str = "",
-                 trace: str = "") -> None:
-        self.what, self.type_name, self.message = what, type_name, message
-        self.mro = mro or [type_name]
-        self.traceback = traceback
-        self.trace = trace  # the forward pass layer by layer, when it raised in an nn.Module (observed.py)
-        text = f"{what} raised {type_name}: {message}" if message else f"{what} raised {type_name}"
-        if trace and len(text) > 1000:  # the trace's last line says where it failed: it must survive message caps
-            text = text[:999] + "…"
-        super().__init__(f"{text}\n{trace}" if trace else text)
-
-
-class CallTimeout(Exception):
-    def __init__(self, what: str, seconds: float) -> None:
-        super().__init__(f"{what} did not return within {seconds:g} s (time limit); look for an endless loop or too much work")
-
-
-class WorkerCrashed(Exception):
-    pass
 
 
 class RemoteObject:
