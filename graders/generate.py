@@ -2,7 +2,7 @@
 
 Steps (in order): 1. nbgrader generate_assignment (strips solutions and hidden tests, locks cells,
 records checksums and the grade cells in the gradebook); 2. the public self-check files for otter
-(see graders/selfcheck.py when present); 3. a normalisation pass so the release diffs cleanly.
+(graders/selfcheck/: tests/<q>.py and the support module tests/_support/selfcheck.py); 3. a normalisation pass so the release diffs cleanly.
 """
 
 from __future__ import annotations

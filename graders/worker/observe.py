@@ -1,7 +1,7 @@
 """What the worker observes while a call runs: the forward pass layer by layer, and the training loss.
 
 Used by serve.py for calls whose request asks for it (``"observe": ["trace", "curve"]``) and, for
-the public self-checks, by the runtime copied into release/<a>/tests/*.py (graders/selfcheck.py),
+the public self-checks, by the runtime copied into release/<a>/tests/_support/selfcheck.py (graders/selfcheck/),
 which runs in the student's own kernel. Standard library and torch only; nothing of the rest of
 graders. Everything recorded is plain data (ints, floats, short strings), bounded in size, and only
 read by the judge after its own validation (graders/judge/observed.py).

@@ -219,6 +219,7 @@ def test_assignment_list_fetches_and_submits(page: Any, course: Path) -> None:
     submit = page.locator("#fetched_assignments_list button", has_text="Submit").first
     submit.wait_for()
     assert (course / "tensors" / "tests" / "matmul.py").exists()  # the self-checks come with the fetched notebook
+    assert (course / "tensors" / "tests" / "_support" / "selfcheck.py").exists()  # and the support module they load
     submit.click()
     page.locator("#submitted_assignments_list", has_text="tensors").first.wait_for()
     _shot(page, "jupyterlab-assignment-list")
