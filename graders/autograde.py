@@ -468,50 +468,6 @@ def _restore_env(old: dict[str, str | None]) -> None:
             os.environ[key] = value
 
 
-class _Dask(_Executor):
-    """The same tasks on a Dask cluster (`tcp://host:port`, a Client, or a cluster object such as
-    LocalCluster, dask-jobqueue's SLURMCluster or dask-kubernetes' KubeCluster)."""
-
-    def __init__(self, cluster: Any, settings: JudgeSettings) -> None:
-        try:
-            from distributed import Client
-        except ImportError:  # pragma: no cover
-            raise GradersError("--cluster needs the `distributed` package (pip install 'dask[distributed]')") from None
-        self.own_client = False
-        if isinstance(cluster, Client):
-            self.client = cluster
-        else:
-            try:
-                self.client = Client(cluster, timeout="15s", set_as_default=False)
-            except (OSError, TimeoutError) as exc:
-                raise GradersError(f"cannot reach the Dask scheduler at {cluster}: {exc}; start one with "
-                                   "`dask scheduler` and workers with `dask worker ADDRESS --nthreads 1`") from None
-            self.own_client = True
-        self.name = f"Dask cluster {getattr(self.client, 'scheduler', None) and self.client.scheduler.address}"
-        self.settings = settings
-
-    def run(self, payloads: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-        from distributed import as_completed
-
-        futures = {}
-        for p in payloads:
-            key = f"graders-{p['assignment']}-{p['student']}-{p['digest'][:12]}-{time.time_ns()}"
-            futures[self.client.submit(grade_task, p, key=key, pure=False, retries=1)] = p
-        for fut in as_completed(list(futures), loop=self.client.loop):
-            p = futures[fut]
-            try:
-                yield p, fut.result()
-            except Exception as exc:  # noqa: BLE001 - a lost worker, a task error: recorded, batch goes on
-                yield p, _error_result(p["assignment"], p["student"], f"the cluster could not grade this submission ({type(exc).__name__}: {exc})").to_dict(with_cells=True)
-            finally:
-                fut.release()
-
-    def close(self) -> None:
-        if self.own_client:
-            with contextlib.suppress(Exception):
-                self.client.close()
-
-
 # =============================================================================== outputs
 def executed_notebook(data: dict[str, Any], result: SubmissionResult) -> dict[str, Any]:
     """The submitted notebook with the worker's outputs in its code cells and, under each grade cell,
@@ -849,7 +805,9 @@ def autograde_many(*, assignments: list[str], root: Path | None = None, workers:
                 settings = _settings_for(launcher, require_sandbox, _preload_for(root, [s.name for s in specs]), local=cluster is None)
                 names = [s.name for s in specs]
                 if cluster is not None:
-                    executor = _Dask(cluster, settings)
+                    from .cluster import DaskExecutor
+
+                    executor = DaskExecutor(cluster, settings, names, gpu={s.name for s in specs if s.gpu})
                 elif workers <= 1 or len(payloads) == 1:
                     executor = _InProcess(settings, names)
                 else:
