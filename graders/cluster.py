@@ -9,7 +9,8 @@ the gradebook.
 
 When autograde connects, a worker plugin (`WarmUp`) makes every worker, and every worker that joins
 later, start its zygote and import the checks in a thread of its own, so the first task finds a warm
-judge. Assignments that benefit from a GPU (`LIMITS = {"gpu": True, ...}`) ask for the Dask resource
+judge; `dask worker ... --preload graders.cluster` imports torch and the checks even earlier, when the
+worker starts. Assignments that benefit from a GPU (`LIMITS = {"gpu": True, ...}`) ask for the Dask resource
 `GPU=1` where some worker has it (`dask worker ... --resources GPU=1`): one such submission per GPU
 at a time; the other tasks go anywhere.
 
@@ -47,6 +48,27 @@ class WarmUp(WorkerPlugin):
     def setup(self, worker: Any = None) -> None:
         # not in the worker's event loop: importing torch there would stall its heartbeats
         threading.Thread(target=warm_judge, args=(self.settings, self.assignments), name="graders-warm-up", daemon=True).start()
+
+
+def dask_setup(worker: Any = None) -> None:
+    """`dask worker ADDRESS --preload graders.cluster`: import torch, pytest and every assignment's
+    checks as the worker starts (in a thread), long before a batch arrives; the batch's own settings
+    (sandbox, what its zygote preloads) still come with the warm-up plugin when autograde connects."""
+
+    def imports() -> None:
+        _single_threaded()
+        with contextlib.suppress(Exception):
+            import pytest  # noqa: F401
+            import torch
+
+            from .course import assignment_names, get_assignment
+            from .judge import plugin  # noqa: F401
+
+            torch.set_num_threads(1)
+            for name in assignment_names():
+                get_assignment(name).module()
+
+    threading.Thread(target=imports, name="graders-preload", daemon=True).start()
 
 
 def warm_judge(settings: Any, assignments: list[str]) -> None:
