@@ -141,14 +141,25 @@ class DaskExecutor:
     def run(self, payloads: Any) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
         from distributed import as_completed
 
-        from .autograde import _error_result, grade_task
+        from .autograde import WINDOW_PER_JUDGE, _error_result, grade_task, loaded
 
-        futures = {}
-        for p in payloads:
+        todo = iter(payloads)
+        futures: dict[Any, dict[str, Any]] = {}
+        threads = sum(int(n) for n in self.client.nthreads().values()) or 1
+        window = max(8, threads * WINDOW_PER_JUDGE)  # notebooks read and sent as the cluster takes them
+
+        def send() -> Any:
+            p = next(todo, None)
+            if p is None:
+                return None
             key = f"graders-{p['assignment']}-{p['student']}-{p['digest'][:12]}-{time.time_ns()}"
-            fut = self.client.submit(grade_task, p, key=key, pure=False, retries=1, resources=self.resources_for(p))
+            fut = self.client.submit(grade_task, loaded(p), key=key, pure=False, retries=1, resources=self.resources_for(p))
             futures[fut] = p
-        for fut in as_completed(list(futures), loop=self.client.loop):
+            return fut
+
+        first = [f for f in (send() for _ in range(window)) if f is not None]
+        stream = as_completed(first, loop=self.client.loop)
+        for fut in stream:
             p = futures.pop(fut)
             try:
                 yield p, fut.result()
@@ -156,6 +167,9 @@ class DaskExecutor:
                 yield p, _error_result(p["assignment"], p["student"], f"the cluster could not grade this submission ({type(exc).__name__}: {exc})").to_dict(with_cells=True)
             finally:
                 fut.release()
+            nxt = send()
+            if nxt is not None:
+                stream.add(nxt)
 
     def close(self) -> None:
         if self.own_client:
