@@ -46,6 +46,11 @@ class WarmUp(WorkerPlugin):
         self.assignments = list(assignments)
 
     def setup(self, worker: Any = None) -> None:
+        gpus = float(((getattr(getattr(worker, "state", None), "total_resources", None)) or {}).get("GPU", 0))
+        if gpus > 0:  # one submission per GPU at a time, each capped below the whole card
+            import os
+
+            os.environ.setdefault("GRADERS_GPU_MEMORY_FRACTION", f"{min(0.9, 0.9 / gpus):.3f}")
         # not in the worker's event loop: importing torch there would stall its heartbeats
         threading.Thread(target=warm_judge, args=(self.settings, self.assignments), name="graders-warm-up", daemon=True).start()
 

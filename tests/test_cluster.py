@@ -205,7 +205,7 @@ def test_a_gpu_tagged_task_lands_only_on_the_worker_with_the_gpu_resource(cluste
 
     assert get_assignment("classification").gpu and get_assignment("vision").gpu and not get_assignment("tensors").gpu
     with cluster.client() as c:
-        ex = DaskExecutor(c, JudgeSettings(sandbox="none"), gpu={"classification"})
+        ex = DaskExecutor(c, JudgeSettings(sandbox="none"), ["tensors"], gpu={"classification"})
         gpu_addr = [a for a, w in c.scheduler_info()["workers"].items() if w.get("resources", {}).get("GPU")]
         assert len(gpu_addr) == 1
         tagged = {"assignment": "classification", "device": "auto"}
@@ -216,6 +216,8 @@ def test_a_gpu_tagged_task_lands_only_on_the_worker_with_the_gpu_resource(cluste
         assert set(c.gather(futs)) == {gpu_addr[0]}
         for f in futs:
             f.release()
+        caps = c.run(os.getenv, "GRADERS_GPU_MEMORY_FRACTION")  # the worker plugin set a GPU memory cap
+        assert caps[gpu_addr[0]] == "0.900" and [v for a, v in caps.items() if a != gpu_addr[0]] == [None]
 
 
 def _where(_i: int) -> str:
