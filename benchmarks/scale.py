@@ -9,7 +9,7 @@ and, while it runs, samples every process of the run from /proc every 0.25 s. Pr
 - wall time and time per submission (and the time to the first result: the start-up);
 - peak memory (RSS high-water mark) per kind of process: coordinator, forkserver, judge, zygote,
   sandboxed worker (bubblewrap's own processes under `bwrap`);
-- the coordinator's RSS as results come in (at 10 %, 25 %, 50 %, 75 %, 100 %): flat when it streams;
+- the coordinator's RSS as results come in (every 5 %, printed as it goes): flat when it streams;
 - gradebook write time against N: ms per write by `GradebookWriter` (what autograde's writer thread
   does) into an empty gradebook, and into the run's gradebook that holds N (new students, regrades).
 """
@@ -173,7 +173,7 @@ def main() -> None:
         sampler.start()
         coord: list[tuple[int, float, int]] = []  # (results written, seconds, coordinator RSS kB)
         first = None
-        marks = sorted({max(1, int(args.n * f)) for f in (0.1, 0.25, 0.5, 0.75)})
+        marks = sorted({max(1, int(args.n * f / 20)) for f in range(1, 20)})
         results = course / "autograded"
         while proc.poll() is None:
             time.sleep(1.0)
@@ -182,6 +182,10 @@ def main() -> None:
                 first = time.monotonic() - started
             while marks and n >= marks[0]:
                 coord.append((marks.pop(0), time.monotonic() - started, _rss_kb(proc.pid)))
+                m, sec, rss = coord[-1]
+                peaks = ", ".join(f"{k} {v / 1024:.0f}" for k, v in sorted(sampler.peak.items()))
+                print(f"  {m:6d} results {sec:7.1f} s  ({sec / m:.3f} s each)  coordinator RSS {rss / 1024:.0f} MB;"
+                      f" peaks MB: {peaks}; load {os.getloadavg()[0]:.1f}", flush=True)
         out, _ = proc.communicate()
         wall = time.monotonic() - started
         sampler.stop_flag.set()
