@@ -158,7 +158,8 @@ class DaskExecutor:
             if p is None:
                 return None
             key = f"graders-{p['assignment']}-{p['student']}-{p['digest'][:12]}-{time.time_ns()}"
-            fut = self.client.submit(grade_task, loaded(p), key=key, pure=False, retries=1, resources=self.resources_for(p))
+            task = {k: v for k, v in loaded(p).items() if k != "path"}  # the bytes travel, not a path on this machine
+            fut = self.client.submit(grade_task, task, key=key, pure=False, retries=1, resources=self.resources_for(p))
             futures[fut] = p
             return fut
 
