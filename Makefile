@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	# torch is pinned in pyproject.toml (torch==2.13.0, the CPU build); installed first so nothing pulls a CUDA build
 	$(BIN)/pip install --quiet "torch==2.13.0"
 	$(BIN)/pip install --quiet -e ".[test]"
-	./scripts/install-system-packages.sh bubblewrap chromium
+	./scripts/install-system-packages.sh bubblewrap chromium postgresql
 	touch $@
 
 demo: setup

@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 import warnings
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -289,6 +290,29 @@ import atexit  # noqa: E402
 atexit.register(shutdown_judges)
 
 
+# a big batch streams: notebooks are read as their tasks are sent (a bounded window of them in flight),
+# and the results kept in memory lose their cells' outputs once autograded/ has them
+SLIM_ABOVE = 500
+WINDOW_PER_JUDGE = 4
+
+
+def loaded(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload with its notebook's bytes (read now, as its task is sent)."""
+    if "data" not in payload:
+        try:
+            payload["data"] = Path(payload["path"]).read_bytes()
+        except OSError as exc:
+            payload["data"] = f"the submission could not be read: {exc.strerror}".encode()
+    return payload
+
+
+def _slim(res: SubmissionResult) -> SubmissionResult:
+    for c in res.cells:
+        c.stdout = c.stderr = ""
+        c.result = c.traceback = None
+    return res
+
+
 def grade_task(payload: dict[str, Any]) -> dict[str, Any]:
     """Grade one notebook given its bytes; returns `SubmissionResult.to_dict(with_cells=True)`.
 
@@ -360,7 +384,7 @@ class _InProcess(_Executor):
 
     def run(self, payloads: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
         for p in payloads:
-            yield p, self.judge.grade(p)
+            yield p, self.judge.grade(loaded(p))
 
 
 class _LocalPool(_Executor):
@@ -407,14 +431,17 @@ class _LocalPool(_Executor):
         from concurrent.futures import FIRST_COMPLETED, wait
         from concurrent.futures.process import BrokenProcessPool
 
-        pending = list(payloads)
+        todo = deque(payloads)
         crashes: dict[int, int] = {}
-        while pending:
-            futures = {self.pool.submit(grade_task, p): p for p in pending}
-            pending = []
+        window = self.workers * WINDOW_PER_JUDGE
+        futures: dict[Any, dict[str, Any]] = {}
+        while todo or futures:
+            while todo and len(futures) < window:
+                p = todo.popleft()
+                futures[self.pool.submit(grade_task, loaded(p))] = p
+            done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
             broken = False
-            while futures:
-                done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+            while done:
                 for fut in done:
                     p = futures.pop(fut)
                     try:
@@ -426,10 +453,13 @@ class _LocalPool(_Executor):
                             yield p, _error_result(p["assignment"], p["student"], "grading this submission ended the judge "
                                                    "process twice (out of memory?); it was not graded").to_dict(with_cells=True)
                         else:
-                            pending.append(p)
+                            todo.appendleft(p)
                     except Exception as exc:  # noqa: BLE001
                         yield p, _error_result(p["assignment"], p["student"], f"the grader failed on this submission ({type(exc).__name__}: {exc})").to_dict(with_cells=True)
-            if broken and pending:
+                done = set()
+                if broken and futures:  # the rest of this pool's tasks end with it: collect them, then a new pool
+                    done, _ = wait(list(futures))
+            if broken:
                 self.pool.shutdown(wait=False, cancel_futures=True)
                 self.pool = self._make()
 
@@ -466,50 +496,6 @@ def _restore_env(old: dict[str, str | None]) -> None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
-
-
-class _Dask(_Executor):
-    """The same tasks on a Dask cluster (`tcp://host:port`, a Client, or a cluster object such as
-    LocalCluster, dask-jobqueue's SLURMCluster or dask-kubernetes' KubeCluster)."""
-
-    def __init__(self, cluster: Any, settings: JudgeSettings) -> None:
-        try:
-            from distributed import Client
-        except ImportError:  # pragma: no cover
-            raise GradersError("--cluster needs the `distributed` package (pip install 'dask[distributed]')") from None
-        self.own_client = False
-        if isinstance(cluster, Client):
-            self.client = cluster
-        else:
-            try:
-                self.client = Client(cluster, timeout="15s", set_as_default=False)
-            except (OSError, TimeoutError) as exc:
-                raise GradersError(f"cannot reach the Dask scheduler at {cluster}: {exc}; start one with "
-                                   "`dask scheduler` and workers with `dask worker ADDRESS --nthreads 1`") from None
-            self.own_client = True
-        self.name = f"Dask cluster {getattr(self.client, 'scheduler', None) and self.client.scheduler.address}"
-        self.settings = settings
-
-    def run(self, payloads: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-        from distributed import as_completed
-
-        futures = {}
-        for p in payloads:
-            key = f"graders-{p['assignment']}-{p['student']}-{p['digest'][:12]}-{time.time_ns()}"
-            futures[self.client.submit(grade_task, p, key=key, pure=False, retries=1)] = p
-        for fut in as_completed(list(futures), loop=self.client.loop):
-            p = futures[fut]
-            try:
-                yield p, fut.result()
-            except Exception as exc:  # noqa: BLE001 - a lost worker, a task error: recorded, batch goes on
-                yield p, _error_result(p["assignment"], p["student"], f"the cluster could not grade this submission ({type(exc).__name__}: {exc})").to_dict(with_cells=True)
-            finally:
-                fut.release()
-
-    def close(self) -> None:
-        if self.own_client:
-            with contextlib.suppress(Exception):
-                self.client.close()
 
 
 # =============================================================================== outputs
@@ -806,7 +792,7 @@ def autograde_many(*, assignments: list[str], root: Path | None = None, workers:
             if sub.notebook is None:
                 to_write.append((sub, _error_result(spec.name, sub.student, sub.problem or "no notebook")))
                 continue
-            payload = {"assignment": spec.name, "student": sub.student, "data": sub.data(), "device": device,
+            payload = {"assignment": spec.name, "student": sub.student, "path": str(sub.notebook), "device": device,
                        "hidden_seed": seed, "limits": dict(limits) if limits else None, "digest": sub.digest,
                        "display": str(sub.notebook.relative_to(root)), "filename": f"{spec.name}.ipynb"}
             subs_of[id(payload)] = sub
@@ -849,7 +835,9 @@ def autograde_many(*, assignments: list[str], root: Path | None = None, workers:
                 settings = _settings_for(launcher, require_sandbox, _preload_for(root, [s.name for s in specs]), local=cluster is None)
                 names = [s.name for s in specs]
                 if cluster is not None:
-                    executor = _Dask(cluster, settings)
+                    from .cluster import DaskExecutor
+
+                    executor = DaskExecutor(cluster, settings, names, gpu={s.name for s in specs if s.gpu})
                 elif workers <= 1 or len(payloads) == 1:
                     executor = _InProcess(settings, names)
                 else:
@@ -858,10 +846,11 @@ def autograde_many(*, assignments: list[str], root: Path | None = None, workers:
                     run.executor = executor.name
                 for p in payloads:
                     p["settings"] = getattr(executor, "settings", settings)
+                slim = len(payloads) > SLIM_ABOVE
                 for payload, result in executor.run(payloads):
-                    sub = subs_of[id(payload)]
-                    res = write_outputs(root=root, sub=sub, result=result, data=payload["data"], checks=versions[sub.assignment])
-                    record(sub, res, fresh=True)
+                    sub = subs_of.pop(id(payload))
+                    res = write_outputs(root=root, sub=sub, result=result, data=payload.pop("data", None), checks=versions[sub.assignment])
+                    record(sub, _slim(res) if slim else res, fresh=True)
                     bar.advance(sub, res)
         except KeyboardInterrupt:
             interrupted = True

@@ -36,6 +36,7 @@ class Assignment:
     questions: dict[str, float]  # grade_id -> points, in notebook order
     module_path: Path
     limits: Limits = field(default_factory=Limits)
+    gpu: bool = False  # LIMITS["gpu"]: benefits from a GPU (a cluster sends it to a worker with the GPU resource)
 
     @property
     def max_score(self) -> float:
@@ -71,8 +72,10 @@ def get_assignment(name: str) -> Assignment:
 
         raise CourseError(f"{path}: no QUESTIONS = {{grade_id: points}} literal")
     questions = {str(k): float(v) for k, v in consts["QUESTIONS"].items()}
-    limits = Limits().with_overrides(**consts.get("LIMITS", {}))
-    return Assignment(name=name, questions=questions, module_path=path, limits=limits)
+    declared = dict(consts.get("LIMITS", {}))  # type: ignore[call-overload]
+    gpu = bool(declared.pop("gpu", False))
+    limits = Limits().with_overrides(**declared)
+    return Assignment(name=name, questions=questions, module_path=path, limits=limits, gpu=gpu)
 
 
 def _module_constants(path: Path, names: tuple[str, ...]) -> dict[str, object]:

@@ -77,15 +77,52 @@ def course_id_of(root: Path) -> str:
     return "default_course"
 
 
+_LOCK_KEY = 0x67726164  # "grad": the advisory lock several graders on one server take in turn
+_SHARED_LOCKS: dict[tuple[str, int], Any] = {}
+
+
+@contextlib.contextmanager
+def server_lock(url: str) -> Iterator[None]:
+    """On a database server (PostgreSQL) several `graders autograde` runs may write at once: making the
+    schema of a new gradebook and registering an assignment are done by one of them at a time (a
+    session-level advisory lock on a connection of its own, re-entrant within a thread). SQLite
+    serializes writers itself: nothing to do there."""
+    if not url.startswith(("postgresql", "postgres:")):
+        yield
+        return
+    import sqlalchemy as sa
+
+    key = (url, threading.get_ident())
+    conn = _SHARED_LOCKS.get(key)
+    if conn is None:
+        conn = _SHARED_LOCKS[key] = sa.create_engine(url, poolclass=sa.pool.NullPool).connect()
+    conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _LOCK_KEY})
+    try:
+        yield
+    finally:
+        conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
+        conn.commit()
+
+
+def _lock_rows(gb: Any) -> None:
+    """In the current transaction of `gb` (PostgreSQL only): wait for other writers' transactions, so two
+    runs never create the same student at once (the lock ends with the transaction)."""
+    import sqlalchemy as sa
+
+    if gb.db.get_bind().dialect.name == "postgresql":
+        gb.db.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY + 1})
+
+
 @contextlib.contextmanager
 def open_gradebook(*, root: Path | None = None, db_url: str | None = None) -> Iterator[Any]:
     root = Path(root) if root else course_root()
     api = _api()
     url = db_url or default_db_url(root)
     try:
-        gb = api.Gradebook(url, course_id=course_id_of(root))
+        with server_lock(url):
+            gb = api.Gradebook(url, course_id=course_id_of(root))
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises many kinds
-        raise GradersError(f"cannot open the gradebook {url}: {exc}; check --db (any SQLAlchemy URL nbgrader accepts)") from None
+        raise GradersError(f"cannot open the gradebook {url}: {_first_line(exc)}; check --db (any SQLAlchemy URL nbgrader accepts)") from None
     try:
         yield gb
     finally:
@@ -93,6 +130,11 @@ def open_gradebook(*, root: Path | None = None, db_url: str | None = None) -> It
 
 
 # ----------------------------------------------------------------------------- the assignment
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
 def _registered(gb: Any, name: str, questions: dict[str, float]) -> bool:
     api = _api()
     try:
@@ -112,8 +154,18 @@ def register_assignment(*, assignment: str, root: Path | None = None, db_url: st
     into a temporary folder. Skipped when the gradebook already has exactly these grade cells.
     Returns True when it (re)registered."""
     root = Path(root) if root else course_root()
-    spec = get_assignment(assignment)
     url = db_url or default_db_url(root)
+    try:
+        with server_lock(url):
+            return _register_assignment(assignment=assignment, root=root, url=url, force=force)
+    except GradersError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the server went away, a URL without a database...
+        raise GradersError(f"cannot register {assignment!r} in the gradebook {url}: {_first_line(exc)}") from None
+
+
+def _register_assignment(*, assignment: str, root: Path, url: str, force: bool) -> bool:
+    spec = get_assignment(assignment)
     release = spec.release_notebook(root)
     if release.exists():
         from .notebook import read_notebook
@@ -204,6 +256,7 @@ def _write_one(gb: Any, result: SubmissionResult, timestamp: Any = None) -> None
     name, student = result.assignment, result.student
     if not student:
         raise GradersError("a result without a student name cannot go into the gradebook")
+    _lock_rows(gb)
     gb.update_or_create_student(student)
     ts = _timestamp(timestamp)
     try:

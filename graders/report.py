@@ -326,7 +326,30 @@ th{{background:#f4f4f4}} figure{{margin:1.5em 0}} figure img{{max-width:100%;bor
 {f'<h2>Trained models</h2><table><tr><th>question</th><th>median accuracy</th><th>min</th><th>max</th><th>tiers</th></tr>{acc_rows}</table>' if acc_rows else ''}
 <h2>Plots</h2>{figs}
 {f'<h2>Not graded</h2><ul>{err_rows}</ul>' if err_rows else ''}
+{stopped_html(results)}
 <h2>Students</h2>
 <table><tr><th>student</th><th>status</th>{''.join(f'<th>{e(q)}</th>' for q in questions)}<th>score</th><th>seconds</th></tr>{student_rows}</table>
 </body></html>
 """
+
+
+def stopped_by_limits(results: dict[str, SubmissionResult]) -> list[tuple[str, list[str]]]:
+    """The submissions a time limit stopped, by student: which cells and checks (a hung submission
+    costs its limit in worker time; these are the ones to look at, or the limit to revisit)."""
+    out = []
+    for student, r in sorted(results.items()):
+        what = [f"cell {c.index + 1}: {c.error or 'time limit'}" for c in r.cells if c.status == "timeout"]
+        what += [f"check {c.id}: {c.message or 'time limit'}" for c in r.checks if c.status == "timeout"]
+        if what:
+            out.append((student, what))
+    return out
+
+
+def stopped_html(results: dict[str, SubmissionResult]) -> str:
+    stopped = stopped_by_limits(results)
+    if not stopped:
+        return ""
+    e = html.escape
+    rows = "".join(f"<li><b>{e(s)}</b>: {e('; '.join(w))}</li>" for s, w in stopped)
+    return (f"<h2>Stopped by a time limit</h2><p class='sub'>{len(stopped)} submission(s); the limits are the assignment's "
+            f"LIMITS (<code>graders validate</code> proposes them from the solution's times)</p><ul>{rows}</ul>")

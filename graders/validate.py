@@ -22,6 +22,8 @@ from .sandbox import Launcher
 class Validation:
     assignment: str
     steps: list[tuple[str, bool, str]] = field(default_factory=list)
+    proposed_limits: dict[str, float] = field(default_factory=dict)  # graders/timelimits.py
+    timing: str = ""
 
     @property
     def ok(self) -> bool:
@@ -33,6 +35,8 @@ class Validation:
     def summary(self) -> str:
         lines = [f"{self.assignment}: {'valid' if self.ok else 'NOT VALID'}"]
         lines += [f"  {'ok ' if ok else 'FAIL'} {name}: {msg}" for name, ok, msg in self.steps]
+        if self.timing:
+            lines.append(self.timing)
         return "\n".join(lines)
 
 
@@ -61,7 +65,12 @@ def validate_assignment(*, name: str, root: Path | None = None, launcher: Launch
 
     # 1. grade cells and checks agree
     cells = {gid: float(meta.get("points", 0)) for gid, meta in source_nb.grade_cells().items()}
-    solved = grade_notebook(path=src, assignment=name, launcher=launcher, device=device)
+    from . import timelimits
+
+    with timelimits.measure() as timings:
+        solved = grade_notebook(path=src, assignment=name, launcher=launcher, device=device)
+    v.proposed_limits = timelimits.propose(timings)
+    v.timing = timelimits.summary(timings=timings, module_path=spec.module_path, proposed=v.proposed_limits)
     per_q = {gid: m for gid, (_p, m) in solved.question_scores().items()}
     problems = []
     for gid, pts in cells.items():

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Debian packages the grader uses: bubblewrap (the sandbox) and chromium (browser tests).
+# Debian packages the grader uses: bubblewrap (the sandbox), chromium (browser tests) and postgresql
+# (the gradebook tests start a throwaway server of their own).
 # Installs them when it can (root, or password-less sudo); otherwise warns and carries on:
 # grading then runs without a sandbox (loudly) and browser tests skip.
 set -u
@@ -9,6 +10,7 @@ for p in $PKGS; do
   case "$p" in
     bubblewrap) command -v bwrap >/dev/null 2>&1 || missing="$missing $p" ;;
     chromium) command -v chromium >/dev/null 2>&1 || missing="$missing $p" ;;
+    postgresql) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing $p" ;;
     *) dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p" ;;
   esac
 done

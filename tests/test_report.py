@@ -125,3 +125,22 @@ def test_report_of_a_really_graded_class(tmp_path_factory, launcher, monkeypatch
     assert rows["alice"]["score"] == "10" and rows["carol"]["score"] == "0" and rows["erin"]["status"] == "error"
     assert main(["report", "vision"]) == 2  # nothing autograded for it
     assert "run `graders autograde vision` first" in capsys.readouterr().err
+
+
+def test_the_report_lists_submissions_stopped_by_a_time_limit() -> None:
+    from graders.report import stopped_by_limits, stopped_html
+    from graders.result import CellOutcome, CheckResult, SubmissionResult
+
+    def result(student: str, cells: list[CellOutcome], checks: list[CheckResult]) -> SubmissionResult:
+        return SubmissionResult(assignment="tensors", student=student, status="graded", max_score=10.0, cells=cells, checks=checks)
+
+    hung = result("hugo", [CellOutcome(0, "ok"), CellOutcome(4, "timeout", error="cell did not finish within 60 s (time limit)")], [])
+    slow = result("sam", [CellOutcome(0, "ok")], [CheckResult(id="matmul::hidden", grade_id="matmul", status="timeout", points=0.0,
+                                                                max_points=1.0, hidden=True, message="`matmul` did not return within 30 s")])
+    fine = result("fay", [CellOutcome(0, "ok")], [])
+    stopped = stopped_by_limits({"hugo": hung, "sam": slow, "fay": fine})
+    assert stopped == [("hugo", ["cell 5: cell did not finish within 60 s (time limit)"]),
+                       ("sam", ["check matmul::hidden: `matmul` did not return within 30 s"])]
+    page = stopped_html({"hugo": hung, "fay": fine})
+    assert "Stopped by a time limit" in page and "hugo" in page and "fay" not in page
+    assert stopped_html({"fay": fine}) == ""

@@ -46,3 +46,22 @@ def test_stale_release_and_wrong_points_are_reported(course_root: Path, tmp_path
     assert "source/tensors.ipynb cell 21 line 3 imports `rich`: it is not in the course environment" in msg
     assert ("release/tensors.ipynb cell 4 line 1 imports `torch_extras_nowhere`: the grading environment lacks it "
             "(No module named 'torch_extras_nowhere')") in msg
+
+
+def test_validate_measures_the_solution_and_proposes_time_limits(course_root: Path, launcher, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from graders.timelimits import Timings, propose, write_limits
+
+    v = validate_assignment(name="tensors", root=course_root, launcher=launcher, device="cpu")
+    assert v.proposed_limits == {"cell_timeout": 10.0, "call_timeout": 10.0}  # the tensors solution is fast: the 10 s floor
+    assert "time cell_timeout: solution's slowest cell" in v.timing and "in force 60 s (default)" in v.timing
+    assert "time call_timeout" in v.timing and v.timing in v.summary()
+    assert propose(Timings(cells={0: 0.2, 3: 2.5}, calls={"`fit`": 1.24})) == {"cell_timeout": 25.0, "call_timeout": 13.0}
+
+    module = tmp_path / "checks.py"
+    module.write_text('QUESTIONS = {\n    "a": 1,\n}\nLIMITS = {"call_timeout": 60}\n\ndef test_x():\n    pass\n')
+    assert write_limits(module_path=module, proposed={"cell_timeout": 25.0, "call_timeout": 13.0}) == {"call_timeout": 60, "cell_timeout": 25}
+    assert 'LIMITS = {\'call_timeout\': 60, \'cell_timeout\': 25}' in module.read_text()  # the instructor's 60 stays
+    bare = tmp_path / "bare.py"
+    bare.write_text('QUESTIONS = {\n    "a": 1,\n}\n\ndef test_x():\n    pass\n')
+    write_limits(module_path=bare, proposed={"cell_timeout": 10.0, "call_timeout": 10.0})
+    assert bare.read_text().splitlines()[3].startswith("LIMITS = {'cell_timeout': 10, 'call_timeout': 10}")

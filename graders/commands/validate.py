@@ -9,6 +9,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("validate", help="prove an assignment is sound: full marks, zero stubs, release up to date")
     p.add_argument("assignment", nargs="?", help="assignment name (omit with --all)")
     p.add_argument("--all", action="store_true", help="every assignment of the course")
+    p.add_argument("--write-limits", action="store_true",
+                   help="write the proposed time limits (max(10 x the solution's time, 10 s)) into the checks module's LIMITS, "
+                        "keeping the values it sets")
     add_device(p)
     add_sandbox(p)
     p.set_defaults(run=run)
@@ -26,4 +29,10 @@ def run(args: argparse.Namespace) -> int:
         v = validate_assignment(name=name, launcher=launcher, device=args.device)
         print(v.summary(), flush=True)
         ok &= v.ok
+        if args.write_limits and v.proposed_limits:
+            from ..course import get_assignment
+            from ..timelimits import write_limits
+
+            path = get_assignment(name).module_path
+            print(f"  LIMITS of {path.name}: {write_limits(module_path=path, proposed=v.proposed_limits)}", flush=True)
     return 0 if ok else 1

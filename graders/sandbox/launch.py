@@ -22,7 +22,8 @@ from .limits import Limits
 WORKER_PACKAGE = Path(__file__).resolve().parent.parent / "worker"
 
 # variables a worker may see; everything else (tokens, secrets, CI variables) is dropped
-ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "TZ", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "OMP_NUM_THREADS")
+ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "TZ", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "OMP_NUM_THREADS",
+             "GRADERS_GPU_MEMORY_FRACTION")
 
 
 def worker_env(workdir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:

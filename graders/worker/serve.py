@@ -311,6 +311,16 @@ def _make_shell() -> Any:
     return shell
 
 
+def _cap_gpu_memory(torch: Any) -> None:
+    """GRADERS_GPU_MEMORY_FRACTION (set on GPU workers of a cluster): this submission's share of the GPU."""
+    fraction = os.environ.get("GRADERS_GPU_MEMORY_FRACTION")
+    if fraction and torch.cuda.is_available():
+        try:
+            torch.cuda.set_per_process_memory_fraction(min(1.0, max(0.05, float(fraction))))
+        except (ValueError, RuntimeError):
+            pass
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     fd = int(argv[0]) if argv else 3
@@ -319,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(threads)
+    _cap_gpu_memory(torch)
     worker = Worker(sock)
     send_frame(sock, {"ok": True, "ready": True, "pid": os.getpid()})
     worker.serve()
