@@ -20,7 +20,7 @@ from ..worker.codec import MAX_DECODED, Decoder, Encoder, FrameTimeout, Handle, 
 
 MAX_RESTARTS = 8
 FRAME_SLACK_S = 5.0  # once a reply has begun, at least this long for the rest of it
-REPLY_MAX_BLOB = 256 * 1024 * 1024  # tensor bytes in one reply (the judge decodes at most MAX_DECODED)
+REPLY_MAX_BLOB = 128 * 1024 * 1024  # tensor bytes in one reply (the judge decodes at most MAX_DECODED)
 OUTPUT_CAP = 64 * 1024  # characters of a cell's output, result or traceback the judge keeps
 MESSAGE_CAP = 8 * 1024  # characters of an error message the judge keeps (results cap them further)
 
@@ -327,12 +327,16 @@ class WorkerSession:
             raise StudentCodeError(what, _s(err.get("type"))[:200] or "Exception", cap_text(_s(err.get("message")), MESSAGE_CAP), mro,
                                    cap_text(_s(err.get("traceback")), OUTPUT_CAP),
                                    trace=seen.trace if seen is not None and seen.failed_forward else "")
+        refused = ""
         try:
             dec = Decoder(rblob, from_handle=self._from_handle, max_decoded=MAX_DECODED)
             del rblob  # the loaded tensors are all the judge keeps
             value = dec.decode(reply.get("value"))
         except ProtocolError as exc:
-            raise StudentCodeError(what, "InvalidResult", f"returned something the grader cannot accept ({exc})") from None
+            refused = str(exc)
+        if refused:  # raised here, not in the handler: no traceback keeps the half-decoded tensors alive
+            dec = value = rblob = None  # noqa: F841
+            raise StudentCodeError(what, "InvalidResult", f"returned something the grader cannot accept ({refused})")
         _attach_meta(value, dec, trace=seen.trace if seen is not None else "")
         return value
 

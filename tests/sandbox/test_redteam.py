@@ -618,3 +618,32 @@ def test_sandbox_choice_from_the_environment(sandbox: BwrapLauncher, monkeypatch
     monkeypatch.setenv("GRADERS_SANDBOX", "docker")
     with pytest.raises(GradersError, match="unknown sandbox"):
         choose_launcher()
+
+
+# ------------------------------------------------------------------ round two: the judge's memory
+PEAK = '''import json, resource, sys
+from graders.grade import grade_notebook
+from graders.course import get_assignment
+from graders.sandbox import Limits
+from graders.sandbox.bwrap import BwrapLauncher
+import torch, pytest
+get_assignment("tensors").module()
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+limits = Limits(**json.loads(sys.argv[2]))
+result = grade_notebook(path=sys.argv[1], assignment="tensors", device="cpu", launcher=BwrapLauncher(), limits=limits)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"base": base, "peak": peak, "score": result.score}))
+'''
+
+
+def test_a_reply_of_shared_tensors_stays_within_the_judges_memory(sandbox: BwrapLauncher) -> None:
+    """40 references to one 64 MiB tensor: decoded once per reference that would be 2.5 GiB in the judge;
+    the decode budget refuses the answer, and the judge's peak stays under 1 GiB above its baseline."""
+    limits = {k: getattr(LIMITS, k) for k in ("memory_bytes", "cpu_seconds", "processes", "file_bytes", "open_files",
+                                              "cell_timeout", "call_timeout", "output_bytes", "grace_seconds")}
+    run = subprocess.run([sys.executable, "-c", PEAK, str(BY_NAME["shared-tensor-bomb"].path), json.dumps(limits)],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "GRADERS_SANDBOX": "bubblewrap"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert got["score"] == 2.0, got  # describe's honest answer; the bombs earn nothing
+    assert got["peak"] - got["base"] < 1024**3, f"the judge grew by {(got['peak'] - got['base']) / 1024**2:.0f} MiB"

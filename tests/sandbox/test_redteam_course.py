@@ -114,3 +114,42 @@ def test_the_graded_notebook_shows_nothing_forged(graded: Path) -> None:
     assert nb.metadata["graders"]["result"]["score"] == 10.0
     scores = [c.metadata["graders"]["score"] for c in nb.cells if "graders" in c.metadata]
     assert sum(scores) == 10.0 and max(scores) <= 3
+
+
+# ------------------------------------------------------------------ the worker protocol, through every command
+REDTEAM = Path(__file__).resolve().parents[1] / "data" / "redteam"
+SHORT = ["--cell-timeout", "2", "--call-timeout", "2"]
+
+
+def test_trickled_and_malformed_frames_under_autograde_with_the_zygote(tmp_path: Path) -> None:
+    """One deadline for the whole frame, and malformed data a recorded result, in the zygote's batch too."""
+    root = course_copy(tmp_path / "course")
+    for student, scenario in (("gus", "trickle-frame"), ("hal", "malformed-frame"), ("ivy", "honest")):
+        folder = root / "submitted" / student / "tensors"
+        folder.mkdir(parents=True)
+        shutil.copy(REDTEAM / f"{scenario}.ipynb", folder / "tensors.ipynb")
+    env = {**os.environ, "GRADERS_COURSE_ROOT": str(root)}
+    run = subprocess.run([sys.executable, "-m", "graders", "autograde", "tensors", "--workers", "2", "--no-gradebook", "-q",
+                          "--device", "cpu", *SHORT], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    gus, hal, ivy = (result(root, s) for s in ("gus", "hal", "ivy"))
+    assert ivy["score"] == 10.0
+    assert (gus["status"], gus["score"]) == ("graded", 2.0), gus
+    assert [c["status"] for c in gus["checks"] if c["grade_id"] == "describe"] == ["timeout"] * 4
+    assert (hal["status"], hal["score"]) == ("graded", 4.0), hal
+    assert sum("the worker sent malformed data" in c.get("error", "") for c in hal["cells"]) == 2
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("command", ["grade", "check"])
+def test_malformed_frames_give_a_result_not_a_traceback(command: str) -> None:
+    args = ["--json"] if command == "grade" else []
+    run = subprocess.run([sys.executable, "-m", "graders", command, str(REDTEAM / "malformed-frame.ipynb"), "--assignment", "tensors",
+                          "--device", "cpu", *args], capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in run.stderr, run.stderr[-2000:]
+    if command == "grade":
+        assert run.returncode == 0, run.stderr[-2000:]
+        out = json.loads(run.stdout)
+        assert out["status"] == "graded" and out["score"] == 4.0, out
+    else:
+        assert run.returncode == 1 and "malformed data" in run.stdout, run.stdout[-2000:]
