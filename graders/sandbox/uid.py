@@ -36,7 +36,7 @@ import sysconfig
 import time
 from pathlib import Path
 
-from .bwrap import KEYRING_SYSCALLS as _KEYRING_SYSCALLS
+from .bwrap import DENIED_SYSCALLS as _DENIED_SYSCALLS
 from .cleanup import remove_tree
 from .launch import PidsCgroup, WorkerProcess, _stage_worker_package, popen_worker, worker_env
 from .limits import Limits
@@ -244,7 +244,7 @@ def seccomp_program() -> bytes:
     if machine not in _ARCHES or sys.byteorder != "little":
         return b""
     arch, nr_mmap, nr_memfd, nr_shmget, nr_socket = _ARCHES[machine]
-    add_key, request_key, keyctl = _KEYRING_SYSCALLS[machine]
+    denied = _DENIED_SYSCALLS[machine]
     ld, jeq, jge, and_k, ret = 0x20, 0x15, 0x35, 0x54, 0x06
     allow, eperm = 0x7FFF0000, 0x00050000 | errno.EPERM
     noaf = 0x00050000 | errno.EAFNOSUPPORT
@@ -258,9 +258,7 @@ def seccomp_program() -> bytes:
         (jge, "deny", 0, x32),
         (jeq, "deny", 0, nr_memfd),
         (jeq, "deny", 0, nr_shmget),
-        (jeq, "deny", 0, add_key),  # kernel keyrings: a channel between submissions (see bwrap.py)
-        (jeq, "deny", 0, request_key),
-        (jeq, "deny", 0, keyctl),
+        *[(jeq, "deny", 0, nr) for nr in denied],  # keyrings, ptrace (see bwrap.py)
         (jeq, "socket", 0, nr_socket),
         (jeq, "mmap", "allow", nr_mmap),
         ("mmap", None, None, 0),

@@ -575,6 +575,33 @@ os.chdir(top)""",
         {"one_hot": 2},
     ),
     Scenario(
+        "held-before", "attacks the grader held in round two, kept held: ptrace into PID 1, a sparse 1 TiB file, "
+                       "100,000 files, SIGALRM blocked around a C call with a CPU-burning thread, signals to PID 1 and kill(-1)",
+        ("import ctypes, os, signal, threading\nimport torch", ONE_HOT_OK,
+         """libc = ctypes.CDLL(None, use_errno=True)
+print("ptrace", libc.ptrace(16, 1, None, None), os.strerror(ctypes.get_errno()))  # PTRACE_ATTACH to PID 1""",
+         """try:
+    with open("sparse", "wb") as f:
+        f.truncate(2**40)
+    print("sparse", os.stat("sparse").st_size)
+except OSError as exc:
+    print("sparse refused:", exc)""",
+         """os.mkdir("many")
+for i in range(100_000):
+    open(f"many/{i}", "w").close()
+print("files", len(os.listdir("many")))""",
+         """signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])
+threading.Thread(target=lambda: sum(iter(int, 1)), daemon=True).start()
+libc.sleep(3600)  # C code, the soft time limit's signal blocked""",
+         """for sig in (signal.SIGTERM, signal.SIGKILL):
+    for pid in (1, -1):
+        try:
+            os.kill(pid, sig)
+        except OSError as exc:
+            print(pid, sig, exc)"""),
+        {"one_hot": 2},
+    ),
+    Scenario(
         "slow-cells", "many slow cells, each one just under the time limit, and a finalizer that swallows the soft timeout",
         ("import time\nimport torch",
          *["time.sleep(1.8)"] * 6,

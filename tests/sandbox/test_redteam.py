@@ -56,7 +56,7 @@ LIMITS = Limits(memory_bytes=1024**3, cpu_seconds=60, processes=32, file_bytes=6
 KNOWN_GAPS: dict[str, str] = {}
 # round two: the whole submission's time (Limits.total_seconds) is what stops slow-cells
 LIMITS_FOR = {"slow-cells": LIMITS.with_overrides(total_seconds=6.0)}
-BUDGET_S = {"infinite-loop": 45.0, "training-hangs": 45.0, "trickle-frame": 45.0}  # others: DEFAULT_BUDGET_S
+BUDGET_S = {"infinite-loop": 45.0, "training-hangs": 45.0, "trickle-frame": 45.0, "held-before": 45.0}  # others: DEFAULT_BUDGET_S
 DEFAULT_BUDGET_S = 30.0
 
 
@@ -343,7 +343,16 @@ def _evidence_slow_cells(result: SubmissionResult, text: str, listener: Listener
     assert all("total time limit" in c.message for c in result.checks)
 
 
+def _evidence_held(result: SubmissionResult, text: str, listener: Listener) -> None:
+    out = cell_output(result)
+    assert "ptrace -1 Operation not permitted" in out, out[:2000]  # seccomp: PID 1 runs without the filter
+    assert "sparse 1099511627776" not in out
+    statuses = [c.status for c in result.cells]
+    assert statuses[5] == "timeout", statuses  # the C call with SIGALRM blocked is stopped all the same
+
+
 EVIDENCE = {
+    "held-before": _evidence_held,
     "trickle-frame": _evidence_trickle,
     "malformed-frame": _evidence_malformed,
     "shared-tensor-bomb": _evidence_shared_tensors,
