@@ -18,7 +18,6 @@ Steps (in order):
 from __future__ import annotations
 
 import contextlib
-import copy
 import gc
 import hashlib
 import json
@@ -67,6 +66,7 @@ def find_submissions(*, root: Path, assignment: str, students: Iterable[str] | N
     out: list[Submitted] = []
     if not base.is_dir():
         return out
+    real_base = base.resolve()
     for sdir in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if wanted is not None and sdir.name not in wanted:
             continue
@@ -75,8 +75,15 @@ def find_submissions(*, root: Path, assignment: str, students: Iterable[str] | N
             continue
         expected = folder / f"{assignment}.ipynb"
         rel = expected.relative_to(root)
+        escape = _escapes(real_base / sdir.name / assignment, folder, expected, folder / "timestamp.txt")
+        if escape is not None:
+            problem = (f"{rel.parent}/: {escape} leads outside submitted/{sdir.name}/{assignment}/ (a symbolic link); "
+                       f"a submission must be the student's own files: submit {assignment}.ipynb itself")
+            out.append(Submitted(sdir.name, assignment, folder, None, problem=problem,
+                                 digest="link:" + hashlib.sha256(problem.encode()).hexdigest()))
+            continue
         ts_file = folder / "timestamp.txt"
-        ts = ts_file.read_text(encoding="utf-8", errors="replace").strip() if ts_file.is_file() else None
+        ts = ts_file.read_text(encoding="utf-8", errors="replace").strip()[:100] if ts_file.is_file() else None
         if expected.is_file():
             data = expected.read_bytes()
             out.append(Submitted(sdir.name, assignment, folder, expected, digest=hashlib.sha256(data).hexdigest(), timestamp=ts))
@@ -87,10 +94,22 @@ def find_submissions(*, root: Path, assignment: str, students: Iterable[str] | N
                        f"{assignment}.ipynb; rename it and submit again")
         else:
             problem = f"{rel.parent}/ has no notebook: submit {assignment}.ipynb"
-        listing = "\n".join(sorted(f"{p.name}:{p.stat().st_size}" for p in folder.iterdir()))
+        listing = "\n".join(sorted(f"{p.name}:{p.lstat().st_size}" for p in folder.iterdir()))
         out.append(Submitted(sdir.name, assignment, folder, None, problem=problem,
                              digest="missing:" + hashlib.sha256(listing.encode()).hexdigest(), timestamp=ts))
     return out
+
+
+def _escapes(own: Path, folder: Path, *paths: Path) -> str | None:
+    """What, of the student's folder and the files read from it, really lies outside `own` (the real path of
+    submitted/<student>/<assignment>/): a link to the instructor's source notebook or to another student's
+    folder must not be graded as this student's work. None when everything is their own."""
+    if folder.resolve() != own:
+        return "the folder"
+    for p in paths:
+        if p.is_symlink() or (p.exists() and p.resolve().parent != own):
+            return p.name
+    return None
 
 
 def checks_version(spec: Assignment) -> str:
@@ -499,10 +518,17 @@ def _restore_env(old: dict[str, str | None]) -> None:
 
 
 # =============================================================================== outputs
-def executed_notebook(data: dict[str, Any], result: SubmissionResult) -> dict[str, Any]:
+def executed_notebook(data: dict[str, Any], result: SubmissionResult, release: dict[str, Any] | None = None) -> dict[str, Any]:
     """The submitted notebook with the worker's outputs in its code cells and, under each grade cell,
-    the results of that question's checks (markdown for people, metadata for tools)."""
-    nb = copy.deepcopy(data)
+    the results of that question's checks (markdown for people, metadata for tools).
+
+    Nothing the student wrote outside their answers shows as the grader's: outputs they submitted are
+    dropped, nbgrader metadata (points, grade ids) of every cell comes from the release (a cell claiming
+    a grade id the release does not have loses it; the source of locked cells is the release's), and the
+    result is valid nbformat (graders/graded_notebook.py)."""
+    from .graded_notebook import from_release, valid
+
+    nb = from_release(data, release)
     cells = nb.get("cells", [])
     outcomes = {c.index: c for c in result.cells}
     count = 0
@@ -551,7 +577,7 @@ def executed_notebook(data: dict[str, Any], result: SubmissionResult) -> dict[st
     if isinstance(gmeta, dict):
         gmeta["result"] = {"status": result.status, "score": round(result.score, 4), "max_score": round(result.max_score, 4),
                            "sandbox": result.sandbox, "device": result.device}
-    return nb
+    return valid(nb)
 
 
 def _grade_cell_markdown(gid: str, checks: list[Any], points: float, max_points: float, result: SubmissionResult) -> str:
@@ -606,7 +632,10 @@ def write_outputs(*, root: Path, sub: Submitted, result: dict[str, Any], data: b
             if isinstance(parsed, dict) and isinstance(parsed.get("cells"), list):
                 nb_data = parsed
     if nb_data is not None:
-        write_notebook(nb_path, executed_notebook(nb_data, res))
+        release = None
+        with contextlib.suppress(OSError, ValueError):
+            release = json.loads((root / "release" / sub.assignment / f"{sub.assignment}.ipynb").read_text(encoding="utf-8"))
+        write_notebook(nb_path, executed_notebook(nb_data, res, release if isinstance(release, dict) else None))
     else:
         with contextlib.suppress(FileNotFoundError):
             nb_path.unlink()  # a previous grading's notebook would no longer match

@@ -87,7 +87,8 @@ def run_checks(*, assignment: Assignment, submission: object, device: str, publi
 def grade_notebook(*, path: str | Path, assignment: str, student: str = "", device: str = "auto",
                    launcher: Launcher | None = None, limits: Limits | None = None, public_only: bool = False,
                    require_sandbox: bool = False, hidden_seed: int | None = None) -> SubmissionResult:
-    from .judge.session import Submission, WorkerSession
+    from .judge.session import Submission, WorkerCrashed, WorkerSession
+    from .worker.codec import ProtocolError
 
     started = time.monotonic()
     spec = get_assignment(assignment)
@@ -96,7 +97,8 @@ def grade_notebook(*, path: str | Path, assignment: str, student: str = "", devi
     dev = resolve_device(device)
     launcher = launcher or choose_launcher(require_sandbox=require_sandbox)
     code = nb.code_to_run()
-    session = WorkerSession(launcher=launcher, limits=limits or spec.limits, cells=[src for _i, src in code])
+    session = WorkerSession(launcher=launcher, limits=limits or spec.limits, cells=[src for _i, src in code],
+                            labels=[f"cell {i + 1}" for i, _src in code])
     result = SubmissionResult(assignment=spec.name, student=student, status="graded", max_score=spec.max_score,
                               device=dev, sandbox=launcher.name)
     booted: dict[str, object] = {}
@@ -125,13 +127,18 @@ def grade_notebook(*, path: str | Path, assignment: str, student: str = "", devi
                                    hidden_seed=hidden_seed, cells=ran)
     except WorkerError as exc:
         result.status, result.message = "error", str(exc)
+    except (WorkerCrashed, ProtocolError) as exc:  # e.g. the notebook stopped the worker too many times
+        result.status, result.message = "error", f"the notebook could not be graded: {exc}"
     finally:
         session.close()
+    left = session.remaining()
+    if left is not None and left <= 0 and result.status == "graded":
+        result.message = session.budget_message()
     if public_only:
         result.max_score = sum(c.max_points for c in result.checks)
     result.score = sum(c.points for c in result.checks)
     result.duration_s = time.monotonic() - started
-    return result
+    return result.bound()
 
 
 def grade_or_record(*, path: str | Path, assignment: str, student: str = "", **kw: object) -> SubmissionResult:
@@ -144,4 +151,4 @@ def grade_or_record(*, path: str | Path, assignment: str, student: str = "", **k
         with contextlib.suppress(GradersError):
             max_score = get_assignment(assignment).max_score
         return SubmissionResult(assignment=assignment, student=student, status="error", max_score=max_score,
-                                message=str(exc), duration_s=time.monotonic() - started)
+                                message=str(exc), duration_s=time.monotonic() - started).bound()

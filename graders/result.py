@@ -12,6 +12,25 @@ from typing import Any, Literal
 CheckStatus = Literal["passed", "failed", "error", "timeout"]
 SubmissionStatus = Literal["graded", "error"]
 
+# What a result may hold, whatever a submission returns, raises or prints: every message, every
+# captured output and the whole record are bounded (a 15 MB answer must not become a 15 MB message,
+# a 100 MB result.json, feedback page or graded notebook).
+MESSAGE_CAP = 2000  # characters of one message (a check's, a cell's error, the submission's)
+OUTPUT_CAP = 16 * 1024  # characters of one captured output (a cell's stdout, stderr, result, traceback)
+RESULT_CAP = 1024 * 1024  # bytes of the whole result JSON
+
+
+def cap_text(text: str, cap: int = MESSAGE_CAP, *, keep_end: str = "") -> str:
+    """`text` cut to about `cap` characters, saying how much was cut; `keep_end` (a suffix of `text`,
+    such as a forward trace whose last line says where a model failed) survives whole."""
+    if len(text) <= cap:
+        return text
+    if keep_end and text.endswith(keep_end) and len(keep_end) < cap:
+        head = text[: len(text) - len(keep_end)]
+        return cap_text(head, cap - len(keep_end)) + keep_end
+    cut = len(text) - cap
+    return f"{text[:cap]}… ({cut} characters cut)"
+
 
 @dataclass
 class CheckResult:
@@ -151,6 +170,40 @@ class SubmissionResult:
             message=d.get("message"),
             cells=[CellOutcome.from_dict(c) for c in d.get("cells", [])],
         )
+
+    def bound(self) -> SubmissionResult:
+        """Cap every message and captured output, then the whole record at RESULT_CAP bytes (cell
+        outputs go first, largest first: scores and check messages are what the result is for)."""
+        for c in self.checks:
+            c.message = cap_text(c.message, keep_end=c.trace if c.trace and len(c.trace) < MESSAGE_CAP else "")
+            if c.trace and c.trace not in c.message:
+                c.trace = ""
+        if self.message is not None:
+            self.message = cap_text(self.message)
+        for cell in self.cells:
+            cell.stdout, cell.stderr = cap_text(cell.stdout, OUTPUT_CAP), cap_text(cell.stderr, OUTPUT_CAP)
+            if cell.result is not None:
+                cell.result = cap_text(cell.result, OUTPUT_CAP)
+            if cell.traceback is not None:
+                cell.traceback = cap_text(cell.traceback, OUTPUT_CAP)
+            if cell.error is not None:
+                cell.error = cap_text(cell.error)
+        size = len(self.to_json(with_cells=True).encode())
+        if size > RESULT_CAP:
+            fields = sorted(((len(getattr(cell, f) or ""), i, f) for i, cell in enumerate(self.cells)
+                             for f in ("stdout", "stderr", "result", "traceback")), reverse=True)
+            for length, i, f in fields:
+                if size <= RESULT_CAP or length < 200:
+                    break
+                cell = self.cells[i]
+                short = cap_text(getattr(cell, f), 100)
+                size -= len(getattr(cell, f).encode()) - len(short.encode())
+                setattr(cell, f, short)
+            if size > RESULT_CAP:  # many small ones (thousands of cells): keep no output at all
+                for cell in self.cells:
+                    cell.stdout = cell.stderr = ""
+                    cell.result = cell.traceback = None
+        return self
 
     def summary(self) -> str:
         """A few lines for a person: score, then each question, then failing checks."""

@@ -32,7 +32,7 @@ QUESTIONS = {"digits_cnn": 3, "train_digits": 5, "device_agnostic": 2}
 
 TRAIN_SECONDS = 60  # COURSE.md: at most 60 s on one CPU core
 MAX_PARAMETERS = 100_000
-LIMITS = {"call_timeout": 60, "cell_timeout": 180, "gpu": True}
+LIMITS = {"call_timeout": 60, "cell_timeout": 180, "total_seconds": 900, "gpu": True}
 
 
 # ------------------------------------------------------------------ digits_cnn (3)

@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         "a new Python per submission (uid: the fallback for root without bubblewrap, see docs/security.md)")
     p.add_argument("--cell-timeout", type=float, metavar="S", help="override the assignment's time limit per cell (seconds)")
     p.add_argument("--call-timeout", type=float, metavar="S", help="override the assignment's time limit per checked call (seconds)")
+    p.add_argument("--time-limit", type=float, metavar="S",
+                   help="override the assignment's total time per submission (seconds; cells and checked calls together)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     add_device(p)
     add_sandbox(p)
@@ -50,7 +52,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         get_assignment(args.assignment)
         names = [args.assignment]
-    limits = {k: v for k, v in (("cell_timeout", args.cell_timeout), ("call_timeout", args.call_timeout)) if v is not None}
+    if args.time_limit is not None and args.time_limit <= 0:
+        raise GradersError(f"--time-limit {args.time_limit:g}: give a positive number of seconds")
+    limits = {k: v for k, v in (("cell_timeout", args.cell_timeout), ("call_timeout", args.call_timeout),
+                                ("total_seconds", args.time_limit)) if v is not None}
     runs = autograde_many(assignments=names, root=root, workers=args.workers, cluster=args.cluster, db_url=args.db,
                           device=args.device, force=args.force, progress=not args.quiet,
                           launcher=None if args.launcher == "zygote" else args.launcher, students=args.student,

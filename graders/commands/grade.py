@@ -15,6 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout (same as --format json)")
     p.add_argument("--format", choices=("text", "json", "gradescope"), default=None,
                    help="text (default), json (the result JSON), gradescope (Gradescope's results.json)")
+    p.add_argument("--time-limit", type=float, metavar="S",
+                   help="override the assignment's total time per submission (seconds; cells and checked calls together)")
     add_device(p)
     add_sandbox(p)
     p.set_defaults(run=run)
@@ -27,8 +29,15 @@ def run(args: argparse.Namespace) -> int:
     fmt = args.format or ("json" if args.json else "text")
     if args.json and fmt != "json":
         raise GradersError(f"--json and --format {fmt} disagree; give one of them")
+    limits = None
+    if args.time_limit is not None:
+        from ..course import get_assignment
+
+        if args.time_limit <= 0:
+            raise GradersError(f"--time-limit {args.time_limit:g}: give a positive number of seconds")
+        limits = get_assignment(args.assignment).limits.with_overrides(total_seconds=args.time_limit)
     result = grade_notebook(path=args.notebook, assignment=args.assignment, student=args.student,
-                            device=args.device, require_sandbox=args.require_sandbox)
+                            device=args.device, require_sandbox=args.require_sandbox, limits=limits)
     if fmt == "json":
         sys.stdout.write(result.to_json() + "\n")
     elif fmt == "gradescope":

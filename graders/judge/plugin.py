@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ..result import CheckResult
+from ..result import MESSAGE_CAP, CheckResult, cap_text
 from .causes import RanCell, undefined_name, undefined_name_cause
 from .observed import Observed, curves_of
 from .session import CallTimeout, StudentCodeError, WorkerCrashed
@@ -85,6 +85,9 @@ def build_check_result(spec: CheckSpec, phases: list[tuple[str, pytest.Exception
             found = getattr(excinfo.value, "trace", "") if excinfo is not None else ""
             trace = found if isinstance(found, str) and found in message else ""
             break
+    message = cap_text(message, keep_end=trace if trace and len(trace) < MESSAGE_CAP else "")
+    if trace and trace not in message:
+        trace = ""
     metrics = {k: float(v) for k, v in properties if isinstance(v, (int, float)) and not isinstance(v, bool)}
     return CheckResult(
         id=spec.id, grade_id=spec.grade_id, status=status,  # type: ignore[arg-type]

@@ -239,6 +239,17 @@ _ARCHES = {  # machine -> (AUDIT_ARCH, mmap, memfd_create, shmget)
     "aarch64": (0xC00000B7, 222, 279, 194),
 }
 _MAP_SHARED_ANON = 0x01 | 0x20  # MAP_SHARED | MAP_ANONYMOUS (MAP_SHARED_VALIDATE has bit 0x01 too)
+# Refused outright (EPERM) in every sandbox, because no course needs them:
+# - kernel keyrings (add_key, request_key, keyctl): keyrings are per user, not per namespace; a worker
+#   that is uid 0 on the host (the zygote's children when the grader runs as root) would share root's
+#   user keyring with the host and with every other submission (a channel between students);
+# - ptrace, process_vm_readv/writev: the sandbox's PID 1 (bubblewrap's init) runs without this filter;
+#   a worker that traced it could make it allocate the memory this filter refuses.
+DENIED_SYSCALLS = {  # machine -> numbers
+    "x86_64": (248, 249, 250, 101, 310, 311),
+    "aarch64": (217, 218, 219, 117, 270, 271),
+}
+KEYRING_SYSCALLS = {m: nrs[:3] for m, nrs in DENIED_SYSCALLS.items()}
 
 
 def seccomp_program() -> bytes | None:
@@ -247,29 +258,36 @@ def seccomp_program() -> bytes | None:
     import struct
 
     machine = os.uname().machine
-    if machine not in _ARCHES:
+    if machine not in _ARCHES or sys.byteorder != "little":  # the offsets below assume little endian
         return None
     arch, nr_mmap, nr_memfd, nr_shmget = _ARCHES[machine]
     ld_abs, jeq, jge, and_k, ret = 0x20, 0x15, 0x35, 0x54, 0x06
     allow, deny = 0x7FFF0000, 0x00050000 | errno.EPERM
     x32 = 0x40000000 if machine == "x86_64" else 0xFFFFFFFF
+    denied = (nr_memfd, nr_shmget, *DENIED_SYSCALLS[machine])
+    n = len(denied)
+    # layout: 0 arch, 1 native?, 2 deny other ABIs, 3 load nr, 4 x32?, 5..4+n denied numbers, then mmap's test
+    mmap_at = 5 + n
+    deny_at = mmap_at + 5
     prog = [
-        (ld_abs, 0, 0, 4),               # 0  A = arch
-        (jeq, 1, 0, arch),               # 1  native -> 3
-        (ret, 0, 0, deny),               # 2  another ABI (i386, x32 tricks): nothing
-        (ld_abs, 0, 0, 0),               # 3  A = syscall number
-        (jge, 7, 0, x32),                # 4  x32 numbers -> deny (12)
-        (jeq, 6, 0, nr_memfd),           # 5  -> deny
-        (jeq, 5, 0, nr_shmget),          # 6  -> deny
-        (jeq, 0, 3, nr_mmap),            # 7  mmap -> 8, else allow (11)
-        (ld_abs, 0, 0, 16 + 3 * 8),      # 8  A = low word of flags (args[3])
-        (and_k, 0, 0, _MAP_SHARED_ANON),  # 9
-        (jeq, 1, 0, _MAP_SHARED_ANON),   # 10 shared and anonymous -> deny (12)
-        (ret, 0, 0, allow),              # 11
-        (ret, 0, 0, deny),               # 12
+        (ld_abs, 0, 0, 4),                # A = arch
+        (jeq, 1, 0, arch),                # native -> 3
+        (ret, 0, 0, deny),                # another ABI (i386, x32 tricks): nothing
+        (ld_abs, 0, 0, 0),                # A = syscall number
+        (jge, deny_at - 5, 0, x32),       # x32 numbers -> deny
     ]
-    if sys.byteorder != "little":  # pragma: no cover - the offsets above assume little endian
-        return None
+    for i, nr in enumerate(denied):
+        at = 5 + i
+        prog.append((jeq, deny_at - at - 1, 0, nr))
+    prog += [
+        (jeq, 0, 3, nr_mmap),             # mmap -> next, else allow
+        (ld_abs, 0, 0, 16 + 3 * 8),       # A = low word of flags (args[3])
+        (and_k, 0, 0, _MAP_SHARED_ANON),
+        (jeq, 1, 0, _MAP_SHARED_ANON),    # shared and anonymous -> deny
+        (ret, 0, 0, allow),
+        (ret, 0, 0, deny),
+    ]
+    assert len(prog) == deny_at + 1
     return b"".join(struct.pack("=HBBI", *ins) for ins in prog)
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import stat
 import subprocess
 import sys
@@ -37,6 +36,8 @@ import sysconfig
 import time
 from pathlib import Path
 
+from .bwrap import DENIED_SYSCALLS as _DENIED_SYSCALLS
+from .cleanup import remove_tree
 from .launch import PidsCgroup, WorkerProcess, _stage_worker_package, popen_worker, worker_env
 from .limits import Limits
 
@@ -217,7 +218,7 @@ def end_uid(uid: int, *, seconds: float = 5.0) -> None:
                 if st.st_uid != uid:
                     continue
                 if stat.S_ISDIR(st.st_mode):
-                    shutil.rmtree(e.path, ignore_errors=True)
+                    remove_tree(e.path)
                 else:
                     os.unlink(e.path)
             except OSError:
@@ -243,6 +244,7 @@ def seccomp_program() -> bytes:
     if machine not in _ARCHES or sys.byteorder != "little":
         return b""
     arch, nr_mmap, nr_memfd, nr_shmget, nr_socket = _ARCHES[machine]
+    denied = _DENIED_SYSCALLS[machine]
     ld, jeq, jge, and_k, ret = 0x20, 0x15, 0x35, 0x54, 0x06
     allow, eperm = 0x7FFF0000, 0x00050000 | errno.EPERM
     noaf = 0x00050000 | errno.EAFNOSUPPORT
@@ -256,6 +258,7 @@ def seccomp_program() -> bytes:
         (jge, "deny", 0, x32),
         (jeq, "deny", 0, nr_memfd),
         (jeq, "deny", 0, nr_shmget),
+        *[(jeq, "deny", 0, nr) for nr in denied],  # keyrings, ptrace (see bwrap.py)
         (jeq, "socket", 0, nr_socket),
         (jeq, "mmap", "allow", nr_mmap),
         ("mmap", None, None, 0),

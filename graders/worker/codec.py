@@ -11,18 +11,26 @@ import json
 import math
 import socket
 import struct
+import time
 from typing import Any
 
 MAX_HEADER = 16 * 1024 * 1024  # JSON part of a frame
 MAX_BLOB = 512 * 1024 * 1024  # tensors in one frame
 MAX_DEPTH = 32
 MAX_ITEMS = 1_000_000
+# what one reply may decode to in the judge: every reference to a tensor counts (a tensor referenced 40
+# times is 40 tensors), so a reply cannot multiply its blob into gigabytes of copies
+MAX_DECODED = 256 * 1024 * 1024
 
 _LEN = struct.Struct("!IQ")
 
 
 class ProtocolError(Exception):
     """The other side sent something that is not a valid frame (or nothing at all)."""
+
+
+class FrameTimeout(ProtocolError):
+    """The whole frame did not arrive before its deadline (a trickle of bytes counts as nothing)."""
 
 
 class Handle:
@@ -63,29 +71,49 @@ def send_frame(sock: socket.socket, header: dict[str, Any], blob: bytes = b"") -
     sock.sendall(_LEN.pack(len(h), len(blob)) + h + blob)
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
+def _recv_exact(sock: socket.socket, n: int, deadline: float | None = None) -> bytearray:
     buf = bytearray(n)
     view = memoryview(buf)
     got = 0
     while got < n:
-        k = sock.recv_into(view[got:], min(n - got, 1 << 20))
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise FrameTimeout(f"the message did not arrive in time ({got} of {n} bytes)")
+            sock.settimeout(left)
+        try:
+            k = sock.recv_into(view[got:], min(n - got, 1 << 20))
+        except TimeoutError:
+            raise FrameTimeout(f"the message did not arrive in time ({got} of {n} bytes)") from None
         if k == 0:
             raise ProtocolError("the other side closed the connection")
         got += k
-    return bytes(buf)
+    view.release()
+    return buf
 
 
-def recv_frame(sock: socket.socket, *, max_header: int = MAX_HEADER, max_blob: int = MAX_BLOB) -> tuple[dict[str, Any], bytes]:
-    hlen, blen = _LEN.unpack(_recv_exact(sock, _LEN.size))
+def recv_frame(sock: socket.socket, *, max_header: int = MAX_HEADER, max_blob: int = MAX_BLOB,
+               deadline: float | None = None) -> tuple[dict[str, Any], bytes]:
+    """One frame. With `deadline` (time.monotonic()), the whole frame must arrive by then, however it
+    is trickled; every way a frame can be malformed raises ProtocolError (never a decoding error)."""
+    hlen, blen = _LEN.unpack(_recv_exact(sock, _LEN.size, deadline))
     if hlen > max_header:
         raise ProtocolError(f"message of {hlen} bytes exceeds the limit of {max_header}")
     if blen > max_blob:
         raise ProtocolError(f"tensor data of {blen} bytes exceeds the limit of {max_blob}")
-    header = json.loads(_recv_exact(sock, hlen))
+    header = parse_header(_recv_exact(sock, hlen, deadline))
+    blob = bytes(_recv_exact(sock, blen, deadline)) if blen else b""
+    return header, blob
+
+
+def parse_header(raw: bytes | bytearray) -> dict[str, Any]:
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError, MemoryError) as exc:
+        raise ProtocolError(f"message is not valid JSON ({type(exc).__name__})") from None
     if not isinstance(header, dict):
         raise ProtocolError("message is not an object")
-    blob = _recv_exact(sock, blen) if blen else b""
-    return header, blob
+    return header
 
 
 # --------------------------------------------------------------------------- encoding
@@ -96,6 +124,7 @@ class Encoder:
         self.tensors: dict[str, Any] = {}
         self.meta: list[dict[str, Any]] = []
         self._to_handle = to_handle
+        self._names: dict[int, tuple[str, Any]] = {}  # id(tensor) -> (name, tensor): one copy per tensor
 
     def encode(self, value: Any, depth: int = 0) -> Any:
         import torch
@@ -125,11 +154,16 @@ class Encoder:
             return {"$device": str(value)}
         if isinstance(value, torch.Tensor):
             plain = torch.Tensor.as_subclass(value, torch.Tensor)
-            name = str(len(self.tensors))
-            data = plain.detach()
-            if data.is_sparse or data.layout != torch.strided:
-                data = data.to_dense()
-            self.tensors[name] = data.to("cpu").contiguous().clone()
+            seen = self._names.get(id(value))
+            if seen is not None and seen[1] is value:
+                name = seen[0]
+            else:
+                name = str(len(self.tensors))
+                data = plain.detach()
+                if data.is_sparse or data.layout != torch.strided:
+                    data = data.to_dense()
+                self.tensors[name] = data.to("cpu").contiguous().clone()
+                self._names[id(value)] = (name, value)
             return {
                 "$tensor": name,
                 "requires_grad": bool(plain.requires_grad),
@@ -163,8 +197,10 @@ class Encoder:
 class Decoder:
     """Strict decoder: builds only plain values; anything unexpected is a ProtocolError."""
 
-    def __init__(self, blob: bytes, *, from_handle: Any = None) -> None:
+    def __init__(self, blob: bytes, *, from_handle: Any = None, max_decoded: int | None = None) -> None:
         self._tensors: dict[str, Any] = {}
+        self._budget = max_decoded  # bytes of tensor data all references together may decode to
+        self._used: set[str] = set()
         if blob:
             from safetensors.torch import load
 
@@ -177,6 +213,12 @@ class Decoder:
         self.meta: dict[int, TensorMeta] = {}  # id(tensor) -> meta
 
     def decode(self, data: Any, depth: int = 0) -> Any:
+        try:
+            return self._decode(data, depth)
+        except RecursionError:
+            raise ProtocolError("value is nested too deeply") from None
+
+    def _decode(self, data: Any, depth: int = 0) -> Any:
         import torch
 
         self._items += 1
@@ -186,20 +228,23 @@ class Decoder:
         if data is None or t in (bool, int, float, str):
             return data
         if t is list:
-            return [self.decode(v, depth + 1) for v in data]
+            return [self._decode(v, depth + 1) for v in data]
         if t is not dict or len(data) == 0:
             raise ProtocolError(f"unexpected {t.__name__} in message")
         if "$tuple" in data:
-            return tuple(self.decode(v, depth + 1) for v in _list(data["$tuple"]))
+            return tuple(self._decode(v, depth + 1) for v in _list(data["$tuple"]))
         if "$dict" in data:
             out = {}
             for pair in _list(data["$dict"]):
                 if type(pair) is not list or len(pair) != 2:
                     raise ProtocolError("malformed dict entry")
-                k = self.decode(pair[0], depth + 1)
+                k = self._decode(pair[0], depth + 1)
                 if type(k) not in (str, int, float, bool, tuple) and k is not None:
                     raise ProtocolError("unhashable dict key")
-                out[k] = self.decode(pair[1], depth + 1)
+                try:
+                    out[k] = self._decode(pair[1], depth + 1)
+                except TypeError:  # a tuple key holding a list
+                    raise ProtocolError("unhashable dict key") from None
             return out
         if "$float" in data:
             s = data["$float"]
@@ -207,7 +252,10 @@ class Decoder:
                 raise ProtocolError("malformed float")
             return float(s)
         if "$bigint" in data:
-            return int(_str(data["$bigint"]))
+            try:
+                return int(_str(data["$bigint"])[:400])
+            except ValueError:
+                raise ProtocolError("malformed integer") from None
         if "$dtype" in data:
             name = _str(data["$dtype"]).removeprefix("torch.")
             dt = getattr(torch, name, None)
@@ -215,7 +263,10 @@ class Decoder:
                 raise ProtocolError(f"unknown dtype {name!r}")
             return dt
         if "$device" in data:
-            return torch.device(_str(data["$device"]))
+            try:
+                return torch.device(_str(data["$device"]))
+            except (RuntimeError, ValueError):
+                raise ProtocolError("malformed device") from None
         if "$tensor" in data or "$ndarray" in data:
             key = _str(data.get("$tensor", data.get("$ndarray")))
             if key not in self._tensors:
@@ -223,10 +274,19 @@ class Decoder:
             tensor = self._tensors[key]
             if type(tensor) is not torch.Tensor:
                 raise ProtocolError("tensor data is not a plain tensor")
+            if self._budget is not None:
+                self._budget -= tensor.nbytes
+                if self._budget < 0:
+                    raise ProtocolError(f"the value holds more than {MAX_DECODED // 1024**2} MiB of tensor data "
+                                        "(counting each reference to a tensor)")
             if "$ndarray" in data:
+                self._used.add(key)
                 return tensor.numpy()
-            # a fresh tensor object per reference, so metadata cannot be confused
-            tensor = tensor.clone()
+            # a fresh tensor object per reference, so metadata cannot be confused (the first one is the
+            # loaded tensor itself: no copy)
+            if key in self._used:
+                tensor = tensor.clone()
+            self._used.add(key)
             self.meta[id(tensor)] = TensorMeta(
                 bool(data.get("requires_grad")), bool(data.get("has_grad_fn")),
                 _str(data.get("device", "cpu")), bool(data.get("parameter")),

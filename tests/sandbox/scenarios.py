@@ -483,6 +483,139 @@ def one_hot(labels, num_classes):
     ),
 ]
 
+# ------------------------------------------------------------------ round two (issue #11)
+# the worker's own connection to the judge, found the way an attacker would: the first unix stream socket
+CHANNEL = """import os, socket, struct, time
+
+def channel():
+    for fd in range(3, 256):
+        try:
+            s = socket.socket(fileno=os.dup(fd))
+        except OSError:
+            continue
+        if s.family == socket.AF_UNIX and s.type == socket.SOCK_STREAM:
+            return s
+        s.close()
+    raise RuntimeError("no channel")"""
+
+SCENARIOS += [
+    Scenario(
+        "trickle-frame", "write a frame header on the worker's socket, then one byte at a time, deaf to the time limit",
+        ("import torch", CHANNEL,
+         """def trickle():
+    s = channel()
+    s.sendall(struct.pack("!IQ", 4096, 0))
+    while True:
+        try:
+            s.send(b" ")
+            time.sleep(0.5)
+        except BaseException:
+            pass""",
+         "trickle()", ONE_HOT_OK,
+         """def describe(t):
+    trickle()"""),
+        {"one_hot": 2},
+    ),
+    Scenario(
+        "malformed-frame", "frames the judge cannot decode: a header that is not UTF-8, nesting deeper than any parser, bad lengths",
+        ("import torch", CHANNEL, ONE_HOT_OK,
+         """s = channel()
+s.sendall(struct.pack("!IQ", 4, 0) + b"\\xff\\xfe\\xfd\\xfc")""",
+         """s = channel()
+deep = b"[" * 200000 + b"]" * 200000
+s.sendall(struct.pack("!IQ", len(deep), 0) + deep)""",
+         DESCRIBE_OK,
+         """def matmul_shape(a_shape, b_shape):
+    s = channel()
+    s.sendall(struct.pack("!IQ", 2**31, 2**62))
+    return (0,)
+
+def matmul(a, b):
+    s = channel()
+    head = ('{"ok": true, "value": ' + '{"$tuple": [' * 5000 + ']}' * 5000 + '}').encode()
+    s.sendall(struct.pack("!IQ", len(head), 0) + head)
+    return a @ b"""),
+        {"one_hot": 2, "describe": 2},
+    ),
+    Scenario(
+        "shared-tensor-bomb", "one 64 MiB tensor referenced 40 times in an answer: 2.5 GB if every reference were decoded",
+        ("import torch", DESCRIBE_OK,
+         """def matmul(a, b):
+    t = torch.zeros(16 * 1024**2)
+    return [t] * 40
+
+def one_hot(labels, num_classes):
+    t = torch.zeros(16 * 1024**2)
+    return {i: t for i in range(40)}"""),
+        {"describe": 2},
+    ),
+    Scenario(
+        "message-flood", "answers of 15 MB that a check message would quote in full",
+        ("import torch",
+         """def describe(t):
+    return {"shape": "s" * 15_000_000, "ndim": 1, "dtype": "d" * 1000, "numel": 1}
+
+def matmul_shape(a_shape, b_shape):
+    return "x" * 15_000_000
+
+def one_hot(labels, num_classes):
+    raise RuntimeError("v" * 15_000_000)""",
+         *[f"print('{c}' * 60_000)" for c in "abcdefghijklmnopqrst"]),
+    ),
+    Scenario(
+        "deep-tree", "a directory 1,500 levels deep in the working folder (recursive clean-up would fail)",
+        ("import os\nimport torch",
+         """top = os.getcwd()
+for i in range(1500):
+    os.mkdir("d")
+    os.chdir("d")
+open("leaf", "w").write("x")
+os.chdir(top)""",
+         ONE_HOT_OK),
+        {"one_hot": 2},
+    ),
+    Scenario(
+        "held-before", "attacks the grader held in round two, kept held: ptrace into PID 1, a sparse 1 TiB file, "
+                       "100,000 files, SIGALRM blocked around a C call with a CPU-burning thread, signals to PID 1 and kill(-1)",
+        ("import ctypes, os, signal, threading\nimport torch", ONE_HOT_OK,
+         """libc = ctypes.CDLL(None, use_errno=True)
+print("ptrace", libc.ptrace(16, 1, None, None), os.strerror(ctypes.get_errno()))  # PTRACE_ATTACH to PID 1""",
+         """try:
+    with open("sparse", "wb") as f:
+        f.truncate(2**40)
+    print("sparse", os.stat("sparse").st_size)
+except OSError as exc:
+    print("sparse refused:", exc)""",
+         """os.mkdir("many")
+for i in range(100_000):
+    open(f"many/{i}", "w").close()
+print("files", len(os.listdir("many")))""",
+         """signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])
+threading.Thread(target=lambda: sum(iter(int, 1)), daemon=True).start()
+libc.sleep(3600)  # C code, the soft time limit's signal blocked""",
+         """for sig in (signal.SIGTERM, signal.SIGKILL):
+    for pid in (1, -1):
+        try:
+            os.kill(pid, sig)
+        except OSError as exc:
+            print(pid, sig, exc)"""),
+        {"one_hot": 2},
+    ),
+    Scenario(
+        "slow-cells", "many slow cells, each one just under the time limit, and a finalizer that swallows the soft timeout",
+        ("import time\nimport torch",
+         *["time.sleep(1.8)"] * 6,
+         """class Slow:
+    def __del__(self):
+        try:
+            time.sleep(1.8)
+        except BaseException:
+            pass
+s = Slow()
+del s""",
+         ONE_HOT_OK),
+    ),
+]
 BY_NAME = {s.name: s for s in SCENARIOS}
 
 
@@ -503,12 +636,147 @@ def render(s: Scenario) -> str:
     return json.dumps(notebook(s.cells, what=s.what), indent=1, ensure_ascii=False) + "\n"
 
 
+# ------------------------------------------------------------------ round two: attacks on a whole class
+# graded together by `graders autograde --workers 2` (tests/sandbox/test_redteam_course.py)
+COURSE_DATA = DATA.parent / "redteam-course"
+ANSWERS = "\n\n".join((DESCRIBE_OK, MATMUL_SHAPE_OK, MATMUL_OK, ONE_HOT_OK))
+KEYS = f'''import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+ADD_KEY, REQUEST_KEY, KEYCTL = {{"x86_64": (248, 249, 250), "aarch64": (217, 218, 219)}}[os.uname().machine]
+RINGS = {{"thread": -1, "process": -2, "session": -3, "user": -4, "user-session": -5}}
+DESC = "{MARK}-answers"
+
+def add_key(payload, ring):
+    r = libc.syscall(ADD_KEY, b"user", DESC.encode(), payload, len(payload), ctypes.c_long(RINGS[ring]))
+    return "ADDED" if r >= 0 else os.strerror(ctypes.get_errno())
+
+def read_key():
+    for ring in RINGS.values():
+        kid = libc.syscall(KEYCTL, 10, ctypes.c_long(ring), b"user", DESC.encode(), 0)  # KEYCTL_SEARCH
+        if kid < 0:
+            continue
+        buf = ctypes.create_string_buffer(65536)
+        n = libc.syscall(KEYCTL, 11, ctypes.c_long(kid), buf, 65536)  # KEYCTL_READ
+        if n > 0:
+            return buf.raw[:n].decode()
+    kid = libc.syscall(REQUEST_KEY, b"user", DESC.encode(), None, 0)
+    if kid >= 0:
+        buf = ctypes.create_string_buffer(65536)
+        n = libc.syscall(KEYCTL, 11, ctypes.c_long(kid), buf, 65536)
+        if n > 0:
+            return buf.raw[:n].decode()
+    return None'''
+PLACES = ("/tmp", "/dev/shm", "/var/tmp", ".", "..", "/submission")
+COURSE_SCENARIOS: list[Scenario] = [
+    Scenario(
+        "planter", "answer honestly, and leave the answers wherever a later submission could look: kernel keyrings, "
+                   "/tmp, /dev/shm, /var/tmp, the working folder, module state, the environment",
+        ("import os, sys, builtins\nimport torch", ANSWERS, KEYS,
+         f'''ANSWERS = {ANSWERS!r}
+planted = {{ring: add_key(ANSWERS.encode(), ring) for ring in RINGS}}
+for where in {PLACES!r}:
+    try:
+        with open(os.path.join(where, "{MARK}-answers.py"), "w") as f:
+            f.write(ANSWERS)
+        planted[where] = "WROTE"
+    except OSError as exc:
+        planted[where] = type(exc).__name__
+torch.rt_answers = builtins.rt_answers = os.rt_answers = ANSWERS
+sys.modules["rt_answers"] = type(sys)("rt_answers")
+sys.modules["rt_answers"].ANSWERS = ANSWERS
+os.environ["RT_ANSWERS"] = ANSWERS
+print("planted", planted)'''),
+        {"describe": 2, "matmul_shape": 3, "matmul": 3, "one_hot": 2},
+    ),
+    Scenario(
+        "reader", "stubs, then look for another submission's answers in every place the planter used (for 8 s)",
+        ("import os, sys, time, builtins\nimport torch",
+         '''def describe(t):
+    raise NotImplementedError
+
+def matmul_shape(a_shape, b_shape):
+    raise NotImplementedError
+
+def matmul(a, b):
+    raise NotImplementedError
+
+def one_hot(labels, num_classes):
+    raise NotImplementedError''',
+         KEYS,
+         f'''def look():
+    found = {{}}
+    key = read_key()
+    if key:
+        found["keyring"] = key
+    for where in {PLACES!r}:
+        try:
+            found[where] = open(os.path.join(where, "{MARK}-answers.py")).read()
+        except OSError:
+            pass
+    for name, holder in (("torch", torch), ("builtins", builtins), ("os", os)):
+        if hasattr(holder, "rt_answers"):
+            found[name] = holder.rt_answers
+    if "rt_answers" in sys.modules:
+        found["sys.modules"] = sys.modules["rt_answers"].ANSWERS
+    if "RT_ANSWERS" in os.environ:
+        found["environ"] = os.environ["RT_ANSWERS"]
+    return found
+
+deadline = time.monotonic() + 8
+found = look()
+while not found and time.monotonic() < deadline:
+    time.sleep(0.2)
+    found = look()
+for where, answers in found.items():
+    exec(answers)
+print("found in", sorted(found))'''),
+    ),
+]
+COURSE_BY_NAME = {s.name: s for s in COURSE_SCENARIOS}
+
+
+def forged_notebook(correct: dict) -> dict:
+    """`correct` (a genuine, correct tensors notebook) with what a student could forge around the answers:
+    outputs claiming full marks, a grade cell worth 1000 points, a grade cell renamed, a "bonus" grade cell,
+    a markdown cell with outputs (invalid nbformat) and the grader's own metadata claiming 1000/10."""
+    import copy
+
+    nb = copy.deepcopy(correct)
+    fake = {"output_type": "stream", "name": "stdout", "text": "All checks passed: 1000/10 FORGED-OUTPUT\n"}
+    grade_cells = [c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+    for c in nb["cells"]:
+        if c["cell_type"] == "code":
+            c["outputs"] = [dict(fake)]
+            c["execution_count"] = 1000
+    grade_cells[0]["metadata"]["nbgrader"]["points"] = 1000
+    grade_cells[1]["metadata"]["nbgrader"]["grade_id"] = "describe"  # a second claim on another question
+    grade_cells[0]["metadata"]["graders"] = {"score": 1000, "max_score": 10, "checks": []}
+    bonus = copy.deepcopy(grade_cells[-1])
+    bonus["id"] = "bonus-cell"
+    bonus["source"] = "# bonus question: FORGED-BONUS"
+    bonus["metadata"]["nbgrader"].update(grade_id="bonus", points=1000)
+    nb["cells"].append(bonus)
+    nb["cells"].append({"cell_type": "markdown", "id": "md-forged", "metadata": {}, "source": "FORGED-MARKDOWN",
+                        "outputs": [dict(fake)], "execution_count": 3})
+    nb["metadata"]["graders"] = {"assignment": "tensors", "result": {"status": "graded", "score": 1000, "max_score": 10}}
+    return nb
+
+
 def write_all() -> list[Path]:
     DATA.mkdir(parents=True, exist_ok=True)
+    COURSE_DATA.mkdir(parents=True, exist_ok=True)
     out = []
     for s in SCENARIOS:
         s.path.write_text(render(s), encoding="utf-8")
         out.append(s.path)
+    for s in COURSE_SCENARIOS:
+        path = COURSE_DATA / f"{s.name}.ipynb"
+        path.write_text(render(s), encoding="utf-8")
+        out.append(path)
+    correct = json.loads((DATA.parent / "tensors" / "correct.ipynb").read_text(encoding="utf-8"))
+    path = COURSE_DATA / "forged-outputs.ipynb"
+    path.write_text(json.dumps(forged_notebook(correct), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    out.append(path)
     return out
 
 

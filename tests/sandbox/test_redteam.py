@@ -54,7 +54,9 @@ LIMITS = Limits(memory_bytes=1024**3, cpu_seconds=60, processes=32, file_bytes=6
 # Scenarios where the grader does not yet meet "the other questions keep theirs" (none now: a
 # function that hung or crashed the worker once fails at once afterwards, without another restart).
 KNOWN_GAPS: dict[str, str] = {}
-BUDGET_S = {"infinite-loop": 45.0, "training-hangs": 45.0}  # others: DEFAULT_BUDGET_S
+# round two: the whole submission's time (Limits.total_seconds) is what stops slow-cells
+LIMITS_FOR = {"slow-cells": LIMITS.with_overrides(total_seconds=6.0)}
+BUDGET_S = {"infinite-loop": 45.0, "training-hangs": 45.0, "trickle-frame": 45.0, "held-before": 45.0}  # others: DEFAULT_BUDGET_S
 DEFAULT_BUDGET_S = 30.0
 
 
@@ -223,7 +225,7 @@ def cgroup_bounds_processes() -> bool:
 
 def grade(s: Scenario, launcher: object) -> tuple[SubmissionResult, str]:
     result = grade_notebook(path=s.path, assignment="tensors", student=f"redteam-{s.name}", device="cpu",
-                            launcher=launcher, limits=LIMITS)  # type: ignore[arg-type]
+                            launcher=launcher, limits=LIMITS_FOR.get(s.name, LIMITS))  # type: ignore[arg-type]
     return result, json.dumps(result.to_dict(with_cells=True))
 
 
@@ -296,7 +298,67 @@ def _evidence_cheats(result: SubmissionResult, text: str, listener: Listener) ->
     assert all(c.status in ("failed", "error") for c in result.checks)
 
 
+# ------------------------------------------------------------------ round two (issue #11)
+def _evidence_trickle(result: SubmissionResult, text: str, listener: Listener) -> None:
+    # the cell that trickled is stopped like a hang (one deadline for the whole frame), and so is the answer
+    assert [c.status for c in result.cells].count("timeout") == 1, [c.status for c in result.cells]
+    assert {c.status for c in checks_of(result, "describe")} == {"timeout"}
+
+
+def _evidence_malformed(result: SubmissionResult, text: str, listener: Listener) -> None:
+    bad = [c for c in result.cells if c.error and "the worker sent malformed data" in c.error]
+    assert len(bad) == 2, [c.error for c in result.cells]  # the non-UTF-8 header, the nesting
+    for gid in ("matmul_shape", "matmul"):
+        for c in checks_of(result, gid):
+            if c.status != "passed":  # never "your code raised UnicodeDecodeError / RecursionError"
+                assert "raised" not in c.message and "Error" not in c.message.split("(")[0], c.message
+    assert "malformed data" in " ".join(c.message for c in checks_of(result, "matmul"))
+
+
+def _evidence_shared_tensors(result: SubmissionResult, text: str, listener: Listener) -> None:
+    for gid in ("matmul", "one_hot"):
+        msgs = [c.message for c in checks_of(result, gid) if c.status == "error"]
+        assert msgs and any("MiB of tensor data" in m for m in msgs), msgs
+
+
+def _evidence_message_flood(result: SubmissionResult, text: str, listener: Listener) -> None:
+    assert len(text) <= 1024 * 1024, f"result of {len(text)} bytes"
+    for c in result.checks:
+        assert len(c.message) <= 2100, (c.id, len(c.message))
+    assert any("characters cut)" in c.message for c in result.checks)
+
+
+def _evidence_deep_tree(result: SubmissionResult, text: str, listener: Listener) -> None:
+    assert result.cells[1].status == "ok", result.cells[1]
+    import tempfile
+    left = [p for p in Path(tempfile.gettempdir()).glob("graders-work-*") if (p / "d" / "d" / "d").exists()]
+    assert not left, f"the deep tree stayed on the host: {left}"
+
+
+def _evidence_slow_cells(result: SubmissionResult, text: str, listener: Listener) -> None:
+    statuses = [c.status for c in result.cells]
+    assert statuses[:3] == ["ok"] * 3 and statuses[-1] == "timeout", statuses
+    assert result.message and "total time limit of 6 s" in result.message and "cell 3 (" in result.message, result.message
+    assert {c.status for c in result.checks} == {"timeout"}
+    assert all("total time limit" in c.message for c in result.checks)
+
+
+def _evidence_held(result: SubmissionResult, text: str, listener: Listener) -> None:
+    out = cell_output(result)
+    assert "ptrace -1 Operation not permitted" in out, out[:2000]  # seccomp: PID 1 runs without the filter
+    assert "sparse 1099511627776" not in out
+    statuses = [c.status for c in result.cells]
+    assert statuses[5] == "timeout", statuses  # the C call with SIGALRM blocked is stopped all the same
+
+
 EVIDENCE = {
+    "held-before": _evidence_held,
+    "trickle-frame": _evidence_trickle,
+    "malformed-frame": _evidence_malformed,
+    "shared-tensor-bomb": _evidence_shared_tensors,
+    "message-flood": _evidence_message_flood,
+    "deep-tree": _evidence_deep_tree,
+    "slow-cells": _evidence_slow_cells,
     "network": _evidence_network,
     "process-flood": _evidence_process_flood,
     "read-hidden-checks": _evidence_read_hidden,
@@ -565,3 +627,32 @@ def test_sandbox_choice_from_the_environment(sandbox: BwrapLauncher, monkeypatch
     monkeypatch.setenv("GRADERS_SANDBOX", "docker")
     with pytest.raises(GradersError, match="unknown sandbox"):
         choose_launcher()
+
+
+# ------------------------------------------------------------------ round two: the judge's memory
+PEAK = '''import json, resource, sys
+from graders.grade import grade_notebook
+from graders.course import get_assignment
+from graders.sandbox import Limits
+from graders.sandbox.bwrap import BwrapLauncher
+import torch, pytest
+get_assignment("tensors").module()
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+limits = Limits(**json.loads(sys.argv[2]))
+result = grade_notebook(path=sys.argv[1], assignment="tensors", device="cpu", launcher=BwrapLauncher(), limits=limits)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({"base": base, "peak": peak, "score": result.score}))
+'''
+
+
+def test_a_reply_of_shared_tensors_stays_within_the_judges_memory(sandbox: BwrapLauncher) -> None:
+    """40 references to one 64 MiB tensor: decoded once per reference that would be 2.5 GiB in the judge;
+    the decode budget refuses the answer, and the judge's peak stays under 1 GiB above its baseline."""
+    limits = {k: getattr(LIMITS, k) for k in ("memory_bytes", "cpu_seconds", "processes", "file_bytes", "open_files",
+                                              "cell_timeout", "call_timeout", "output_bytes", "grace_seconds")}
+    run = subprocess.run([sys.executable, "-c", PEAK, str(BY_NAME["shared-tensor-bomb"].path), json.dumps(limits)],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "GRADERS_SANDBOX": "bubblewrap"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    assert got["score"] == 2.0, got  # describe's honest answer; the bombs earn nothing
+    assert got["peak"] - got["base"] < 1024**3, f"the judge grew by {(got['peak'] - got['base']) / 1024**2:.0f} MiB"
