@@ -30,3 +30,13 @@ def launcher():  # type: ignore[no-untyped-def]
     from graders.sandbox.launch import PlainLauncher
 
     return PlainLauncher()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _close_in_process_judges():  # type: ignore[no-untyped-def]
+    """`autograde` keeps one warm judge (and its zygote) per process for reuse, closed at exit; a test
+    module that graded in-process closes them, so later modules (the red team's survivor checks) start clean."""
+    yield
+    from graders.autograde import shutdown_judges
+
+    shutdown_judges()
