@@ -146,9 +146,10 @@ def grade_or_record(*, path: str | Path, assignment: str, student: str = "", **k
     started = time.monotonic()
     try:
         return grade_notebook(path=path, assignment=assignment, student=student, **kw)  # type: ignore[arg-type]
-    except GradersError as exc:
+    except Exception as exc:  # noqa: BLE001 - one notebook must never cost the others their results (graders ci)
+        message = str(exc) if isinstance(exc, GradersError) else f"the grader failed on this notebook ({type(exc).__name__}: {exc})"
         max_score = 0.0
         with contextlib.suppress(GradersError):
             max_score = get_assignment(assignment).max_score
         return SubmissionResult(assignment=assignment, student=student, status="error", max_score=max_score,
-                                message=str(exc), duration_s=time.monotonic() - started).bound()
+                                message=message, duration_s=time.monotonic() - started).bound()

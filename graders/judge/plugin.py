@@ -5,6 +5,7 @@ Hooks stay thin; `build_check_result` is a pure function; state lives in `config
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,4 +150,10 @@ class JudgePlugin:
             props = list(getattr(item, "user_properties", []))
             item.config.stash[RESULTS].append(build_check_result(spec, phases, props, log[start:],
                                                                  cells=item.config.stash[CONTEXT].cells))
+        # the check is finished: nothing may keep its decoded values alive (pytest leaves the last failure's
+        # traceback, with the check's locals, in sys.last_traceback)
+        phases.clear()
+        for name in ("last_type", "last_value", "last_traceback", "last_exc"):
+            if hasattr(sys, name):
+                setattr(sys, name, None)
         return outcome

@@ -39,7 +39,8 @@ from graders.sandbox import bwrap as bwrap_module
 from graders.sandbox.bwrap import BwrapLauncher, bwrap_problem
 from graders.sandbox.launch import ENV_ALLOW, PidsCgroup, PlainLauncher, choose_launcher
 
-from .scenarios import ABSTRACT_SOCKET, BY_NAME, DATA, MARK, PICKLE_FLAG, PORTS, PWNED, SCENARIOS, Scenario, render
+from .scenarios import (ABSTRACT_SOCKET, BY_NAME, COURSE_DATA, COURSE_SCENARIOS, DATA, MARK, PICKLE_FLAG, PORTS, PWNED, SCENARIOS,
+                        Scenario, forged_notebook, render)
 
 PACKAGE = Path(bwrap_module.__file__).resolve().parents[1]  # graders/ (with the hidden checks)
 PROJECT = PACKAGE.parent
@@ -56,7 +57,7 @@ LIMITS = Limits(memory_bytes=1024**3, cpu_seconds=60, processes=32, file_bytes=6
 KNOWN_GAPS: dict[str, str] = {}
 # round two: the whole submission's time (Limits.total_seconds) is what stops slow-cells
 LIMITS_FOR = {"slow-cells": LIMITS.with_overrides(total_seconds=6.0)}
-BUDGET_S = {"infinite-loop": 45.0, "training-hangs": 45.0, "trickle-frame": 45.0, "held-before": 45.0}  # others: DEFAULT_BUDGET_S
+BUDGET_S = {"infinite-loop": 45.0, "training-hangs": 45.0, "trickle-frame": 60.0, "held-before": 60.0, "malformed-frame": 60.0}  # others: DEFAULT_BUDGET_S
 DEFAULT_BUDGET_S = 30.0
 
 
@@ -415,6 +416,12 @@ def test_scenario_notebooks_are_generated_from_scenarios() -> None:
     assert sorted(p.stem for p in DATA.glob("*.ipynb")) == sorted(BY_NAME)
     for s in SCENARIOS:
         assert s.path.read_text(encoding="utf-8") == render(s), f"{s.path} is stale: run python -m tests.sandbox.scenarios"
+    for s in COURSE_SCENARIOS:
+        path = COURSE_DATA / f"{s.name}.ipynb"
+        assert path.read_text(encoding="utf-8") == render(s), f"{path} is stale: run python -m tests.sandbox.scenarios"
+    correct = json.loads((DATA.parent / "tensors" / "correct.ipynb").read_text(encoding="utf-8"))
+    forged = json.dumps(forged_notebook(correct), indent=1, ensure_ascii=False) + "\n"
+    assert (COURSE_DATA / "forged-outputs.ipynb").read_text(encoding="utf-8") == forged
 
 
 # ------------------------------------------------------------------ controls: the attacks are real

@@ -98,3 +98,70 @@ def test_frames_and_size_limits() -> None:
         a.close()
         with pytest.raises(ProtocolError):
             recv_frame(b)
+
+
+# ------------------------------------------------------------------ round two (issue #11)
+def test_a_trickled_frame_is_stopped_at_one_deadline_for_the_whole_frame() -> None:
+    import threading
+    import time
+
+    from graders.worker.codec import FrameTimeout
+
+    a, b = socket.socketpair()
+    stop = threading.Event()
+
+    def trickle() -> None:
+        a.sendall(struct.pack("!IQ", 4096, 0))
+        while not stop.is_set():
+            a.send(b" ")
+            time.sleep(0.05)
+
+    t = threading.Thread(target=trickle)
+    t.start()
+    try:
+        with pytest.raises(FrameTimeout):
+            recv_frame(b, deadline=time.monotonic() + 0.5)  # each byte comes in time; the frame never does
+    finally:
+        stop.set()
+        t.join()
+        a.close()
+        b.close()
+
+
+@pytest.mark.parametrize("header", [b"\xff\xfe\xfd\xfc", b"[" * 100_000 + b"]" * 100_000, b"not json", b"[1, 2]", b"\"text\""])
+def test_every_malformed_header_is_a_protocol_error(header: bytes) -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        a.sendall(struct.pack("!IQ", len(header), 0) + header)
+        with pytest.raises(ProtocolError):
+            recv_frame(b)
+
+
+@pytest.mark.parametrize("data", [
+    {"$dict": [[{"$tuple": [[1]]}, 1]]},  # a tuple key holding a list
+    {"$bigint": "12x"}, {"$device": "floppy:7"}, {"$float": "1e400"}, {"$handle": 3},
+])
+def test_every_malformed_value_is_a_protocol_error(data: object) -> None:
+    with pytest.raises(ProtocolError):
+        Decoder(b"").decode(data)
+
+
+def test_deep_nesting_in_a_value_is_a_protocol_error() -> None:
+    deep: object = 1
+    for _ in range(5000):
+        deep = {"$tuple": [deep]}
+    with pytest.raises(ProtocolError):
+        Decoder(b"").decode(deep)
+
+
+def test_a_tensor_referenced_many_times_is_sent_once_and_counted_per_reference() -> None:
+    t = torch.zeros(1024)  # 4 KiB
+    enc = Encoder()
+    data = json.loads(json.dumps(enc.encode([t] * 10)))
+    assert len(enc.tensors) == 1
+    out = Decoder(enc.blob(), max_decoded=40 * 1024).decode(data)
+    assert len(out) == 10 and len({id(x) for x in out}) == 10  # fresh objects: metadata cannot be confused
+    out[0][0] = 1.0
+    assert out[1][0] == 0.0
+    with pytest.raises(ProtocolError, match="MiB of tensor data"):
+        Decoder(enc.blob(), max_decoded=36 * 1024).decode(data)
