@@ -9,6 +9,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("validate", help="prove an assignment is sound: full marks, zero stubs, release up to date")
     p.add_argument("assignment", nargs="?", help="assignment name (omit with --all)")
     p.add_argument("--all", action="store_true", help="every assignment of the course")
+    p.add_argument("--seeds", type=int, default=20, metavar="N",
+                   help="also grade the solution under the hidden seeds of N students (course secret + id); 0 skips (default 20)")
     add_device(p)
     add_sandbox(p)
     p.set_defaults(run=run)
@@ -23,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     launcher = launcher_from(args)
     ok = True
     for name in assignments_arg(args):
-        v = validate_assignment(name=name, launcher=launcher, device=args.device)
+        v = validate_assignment(name=name, launcher=launcher, device=args.device, seeds=args.seeds)
         print(v.summary(), flush=True)
         ok &= v.ok
     return 0 if ok else 1

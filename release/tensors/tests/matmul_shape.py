@@ -39,10 +39,26 @@ class CheckFailure(AssertionError):
         if trace and len(message) > 1000:  # the trace's last line says where it failed: it must survive message caps
             message = message[:999] + "…"
         super().__init__(f"{message}\\n{trace}" if trace else message)
+_TORCH_ERRORS = frozenset({"OutOfMemoryError", "DeferredCudaCallError"})
+
+
+def known_exception_name(mro: Any) -> str:
+    """The first class of an exception's MRO (names, as the worker reports them) that Python or torch
+    defines: never a name the student chose, which could carry hidden data out."""
+    import builtins
+
+    for name in mro if isinstance(mro, (list, tuple)) else ():
+        if not isinstance(name, str):
+            continue
+        found = getattr(builtins, name, None)
+        if name in _TORCH_ERRORS or (isinstance(found, type) and issubclass(found, BaseException)):
+            return name
+    return "an exception"
 ''')
 
 _graders_module('graders.checks.tensors', '''from __future__ import annotations
 CheckFailure = _graders_modules['graders.checks._base'].CheckFailure
+known_exception_name = _graders_modules['graders.checks._base'].known_exception_name
 
 
 def describe_value(value: Any) -> str:
@@ -88,9 +104,28 @@ def assert_raises(expected: type[BaseException] | str, fn: Callable[[], Any], *,
             return
         if got_name == "NotImplementedError":
             raise CheckFailure(f"{what} is not implemented yet (it raised NotImplementedError); expected it to raise {name}") from None
-        said = f"{got_name}: {got_msg}" if got_msg else got_name
-        raise CheckFailure(f"{what} raised {said}; expected {name}" + (f" ({why})" if why else "")) from None
+        del got_msg  # the student's own text is never repeated (in a hidden check it could carry hidden inputs out)
+        raise CheckFailure(f"{what} raised {known_exception_name(names)}; expected {name}" + (f" ({why})" if why else "")) from None
     raise CheckFailure(f"{what} returned {describe_value(value)}, expected it to raise {name}" + (f" ({why})" if why else ""))
+
+
+def works_on_valid_input(fn: Callable[[], Any], *, what: str) -> None:
+    """Run `fn`, a check of a valid case, before a check that bad input is refused: refusing pays only when
+    the same function also works on valid input (a function that always raises earns nothing)."""
+    note = "refusing bad input earns these points only when valid input works too"
+    try:
+        fn()
+    except CheckFailure as exc:
+        raise CheckFailure(f"{exc}; {note}") from None
+    except Exception as exc:
+        if type(exc).__name__ in ("CallTimeout", "WorkerCrashed"):
+            raise
+        names = getattr(exc, "mro", None)
+        if not isinstance(names, list):
+            names = [c.__name__ for c in type(exc).__mro__]
+        if "NotImplementedError" in names[:1]:
+            raise
+        raise CheckFailure(f"{what} raised {known_exception_name(names)}, expected a result: {note}") from None
 ''')
 
 _graders_module('graders.checks', '''CheckFailure = _graders_modules['graders.checks._base'].CheckFailure
@@ -788,6 +823,7 @@ _graders_config = {'assignment': 'tensors', 'call_timeout': 30.0}
 import torch
 CheckFailure = _graders_modules['graders.checks'].CheckFailure
 assert_raises = _graders_modules['graders.checks'].assert_raises
+works_on_valid_input = _graders_modules['graders.checks.tensors'].works_on_valid_input
 
 
 def _reference_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
@@ -825,6 +861,7 @@ def test_matmul_shape_2d(env):
 @_graders_rt.strict
 def test_matmul_shape_mismatch(env):
     submission, = _graders_rt.fixtures(env, ('submission',), _graders_fixtures, _graders_config)
+    works_on_valid_input(lambda: _check_shapes(submission, [((3, 4), (4, 6))]), what="`matmul_shape((3, 4), (4, 6))`")
     _check_shapes(submission, [((3, 4), (5, 6))])
 
 _graders_fixtures = {}

@@ -126,10 +126,56 @@ _FORWARD = (
 def logits_of(submission: Any, model: Any, x: Any, *, timeout: float | None = None) -> Any:
     """The model's outputs for inputs `x` (evaluation mode, no gradients)."""
     return worker_eval(submission, _FORWARD, timeout=timeout, m=model, x=x)
+_HELD_TENSORS = """
+def held_tensors(root):
+    T = torch.Tensor
+    seen_mods, seen_data, out, stack = set(), set(), {}, [("", root)]
+    with torch._C.DisableTorchFunctionSubclass():
+        while stack and len(out) < 10000:
+            prefix, mod = stack.pop()
+            if id(mod) in seen_mods:
+                continue
+            seen_mods.add(id(mod))
+            d = object.__getattribute__(mod, "__dict__")
+            found = list(dict(d.get("_parameters") or {}).items())
+            norm = isinstance(mod, torch.nn.modules.batchnorm._NormBase)  # running statistics: not weights
+            found += [(k, v) for k, v in dict(d.get("_buffers") or {}).items() if not (norm and k in ("running_mean", "running_var"))]
+            found += [(k, v) for k, v in d.items() if isinstance(v, T)]
+            for k, v in d.items():
+                if isinstance(v, (list, tuple)):
+                    found += [(f"{k}.{i}", t) for i, t in enumerate(v) if isinstance(t, T)]
+                elif isinstance(v, dict):
+                    found += [(f"{k}.{j}", t) for j, t in v.items() if isinstance(t, T)]
+            for k, v in found:
+                if not isinstance(v, T):
+                    continue
+                key = (T.data_ptr(v), tuple(T.size(v)), T.dtype.__get__(v)) if T.numel(v) else ("empty", id(v))
+                if key in seen_data:
+                    continue
+                seen_data.add(key)
+                out[prefix + str(k)] = T.detach(v).to("cpu").as_subclass(T).clone()
+            for k, sub in dict(d.get("_modules") or {}).items():
+                if isinstance(sub, torch.nn.Module):
+                    stack.append((f"{prefix}{k}.", sub))
+    return out
+"""
+
+
+def held_tensors(submission: Any, model: Any) -> dict[str, Any]:
+    """Every tensor the model holds (parameters, buffers, tensor attributes, of all submodules), sent as data."""
+    found = worker_eval(submission, "(lambda g: (exec(src, g), g['held_tensors'](m))[1])({'torch': torch})",
+                        src=_HELD_TENSORS, m=model)
+    import torch
+
+    if type(found) is not dict or not all(isinstance(t, torch.Tensor) for t in found.values()):
+        raise CheckFailure("the grader could not read the model's tensors")
+    return found
 
 
 def parameter_count(submission: Any, model: Any) -> int:
-    return int(worker_eval(submission, "sum(p.numel() for p in m.parameters())", m=model))
+    """Counted by the judge from the tensors themselves: what the model's parameters() says does not matter.
+    Floating-point buffers count too (weights can hide there); integer buffers (BatchNorm's step counter) do not."""
+    return sum(int(t.numel()) for t in held_tensors(submission, model).values() if t.is_floating_point() or t.is_complex())
 
 
 def has_module(submission: Any, model: Any, kind: str) -> bool:
