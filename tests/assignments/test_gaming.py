@@ -88,3 +88,28 @@ def test_a_function_that_always_raises_earns_nothing(graded) -> None:  # type: i
         assert check.status == "failed"
         assert check.message.endswith("raised ValueError, expected a result: refusing bad input earns these points only when "
                                       "valid input works too"), check.message
+
+
+# ------------------------------------------------------------------ contract rules, each with a message naming the rule
+def test_matmul_with_the_at_operator_breaks_the_exercises_rule(graded) -> None:  # type: ignore[no-untyped-def]
+    r = graded("tensors/at-operator")
+    assert _messages(r, "matmul") == {"matmul::matmul_float64": (
+        "`matmul(a, b)` with a (6, 9) and b (9, 2) used the @ operator (or Tensor.matmul): the exercise asks for `matmul` "
+        "written with broadcasting and sums (a[:, :, None] * b[None, :, :], summed over the inner dimension), not a library's "
+        "matrix product")}
+    assert r.score == 9.5
+
+
+def test_fit_with_an_l1_loss_breaks_the_mse_rule(graded) -> None:  # type: ignore[no-untyped-def]
+    r = graded("workflow/l1-loss")
+    message = _messages(r, "fit")["fit::fit_loss_falls"]
+    assert "on 40 points of a line with 4 large outliers learned weight" in message
+    assert "the exercise's rule is that `fit` minimises the mean squared error (nn.MSELoss)" in message
+
+
+def test_another_model_class_than_circle_model_breaks_the_rule(graded) -> None:  # type: ignore[no-untyped-def]
+    r = graded("classification/other-class")
+    assert _points(r, "circle_model") == 0.0
+    assert set(_messages(r, "circle_model").values()) == {
+        "`train_circle_model(X, y, seed)` returned a Sequential, expected a CircleModel: the exercise asks for the model class "
+        "CircleModel of the notebook, so train and return `CircleModel()` itself"}

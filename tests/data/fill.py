@@ -98,6 +98,19 @@ def tensors() -> None:
     fill(rel, {**sol, "matmul": sol["matmul"] + "\n\nraise RuntimeError('a cell that raises after defining matmul')"}, d / "cell-raises.ipynb")
     (d / "not-a-notebook.ipynb").write_text("this is a python file, not a notebook\nprint('hello')\n")
     always_raises()
+    at_operator()
+
+
+def at_operator() -> None:
+    """Contract: `matmul` written with the @ operator, which the exercise rules out (COURSE.md)."""
+    sol = solutions_of(ROOT / "source" / "tensors" / "tensors.ipynb")
+    answer = """
+        def matmul(a, b):
+            if a.shape[1] != b.shape[0]:
+                raise ValueError("inner dimensions must match")
+            return a @ b
+    """
+    fill(ROOT / "release" / "tensors" / "tensors.ipynb", {**sol, "matmul": answer}, ROOT / "tests" / "data" / "tensors" / "at-operator.ipynb")
 
 
 def always_raises() -> None:
