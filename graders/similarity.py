@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,7 +98,9 @@ def similarity(*, assignment: str, root: Path | None = None, threshold: float = 
                     continue
                 seen.add(frozenset((a, b)))
                 pairs.append(SimilarPair(a, b, round(float(sim_a), 3), round(float(sim_b), 3), int(tokens)))
-            page = detector.generate_html_report(output_mode="return") or ""
+            with warnings.catch_warnings():  # copydetect reads its template through a deprecated importlib API
+                warnings.simplefilter("ignore", DeprecationWarning)
+                page = detector.generate_html_report(output_mode="return") or ""
             for path, student in sorted(names.items(), key=lambda kv: -len(kv[0])):  # students, not temporary files
                 page = page.replace(path, student)
             page = page.replace(str(answers), "answer cells").replace(str(boiler), "the release's starting code")
