@@ -114,7 +114,7 @@ def _escapes(own: Path, folder: Path, *paths: Path) -> str | None:
 
 def checks_version(spec: Assignment) -> str:
     """A hash of what decides a grade: the assignment's checks and the assertion helpers they use.
-    (Changing the hidden seed, GRADERS_HIDDEN_SEED, needs --force.)"""
+    (Changing the hidden seeds, GRADERS_HIDDEN_SEED or the course secret, needs --force.)"""
     h = hashlib.sha256()
     files = [spec.module_path, *sorted((PACKAGE_DIR / "checks").glob("*.py"))]
     for f in files:
@@ -801,7 +801,9 @@ def autograde_many(*, assignments: list[str], root: Path | None = None, workers:
     started = time.monotonic()
     root = Path(root).resolve() if root else course_root()
     specs = [get_assignment(a) for a in assignments]
-    seed = default_hidden_seed() if hidden_seed is None else int(hidden_seed)
+
+    def seed_of(assignment: str, student: str) -> int:  # per student (course secret), unless one was given
+        return default_hidden_seed(assignment=assignment, student=student, root=root) if hidden_seed is None else int(hidden_seed)
     students = list(students) if students is not None else None
     runs: dict[str, AutogradeRun] = {}
     payloads: list[dict[str, Any]] = []
@@ -822,7 +824,7 @@ def autograde_many(*, assignments: list[str], root: Path | None = None, workers:
                 to_write.append((sub, _error_result(spec.name, sub.student, sub.problem or "no notebook")))
                 continue
             payload = {"assignment": spec.name, "student": sub.student, "path": str(sub.notebook), "device": device,
-                       "hidden_seed": seed, "limits": dict(limits) if limits else None, "digest": sub.digest,
+                       "hidden_seed": seed_of(spec.name, sub.student), "limits": dict(limits) if limits else None, "digest": sub.digest,
                        "display": str(sub.notebook.relative_to(root)), "filename": f"{spec.name}.ipynb"}
             subs_of[id(payload)] = sub
             payloads.append(payload)

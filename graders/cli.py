@@ -15,7 +15,7 @@ import warnings
 from .errors import GradersError
 
 COMMANDS = ("generate", "validate", "grade", "check", "autograde", "feedback", "report", "export", "ci", "release_repo", "demo",
-            "gradescope")
+            "gradescope", "similarity")
 
 
 def build_parser() -> argparse.ArgumentParser:

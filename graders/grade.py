@@ -52,11 +52,12 @@ def check_assignment_of(nb: Notebook, assignment: Assignment) -> None:
             raise GradersError(f"{nb.path}: none of its questions ({', '.join(sorted(ids))}) belong to {assignment.name!r}")
 
 
-def default_hidden_seed() -> int:
-    """The course's hidden seed: GRADERS_HIDDEN_SEED, else a fixed number (never shown to students)."""
-    import os
+def default_hidden_seed(*, assignment: str = "", student: str = "", root: Path | None = None) -> int:
+    """The hidden seed of a submission: derived from the course secret and the student id
+    (graders/secret.py), or GRADERS_HIDDEN_SEED for everyone when set (never shown to students)."""
+    from .secret import hidden_seed_of
 
-    return int(os.environ.get("GRADERS_HIDDEN_SEED", "20261125"))
+    return hidden_seed_of(assignment=assignment, student=student, root=root)
 
 
 def run_checks(*, assignment: Assignment, submission: object, device: str, public_only: bool = False,
@@ -67,7 +68,8 @@ def run_checks(*, assignment: Assignment, submission: object, device: str, publi
     from .judge.plugin import JudgeContext, JudgePlugin, RESULTS
 
     plugin = JudgePlugin(JudgeContext(submission=submission, device=device, public_only=public_only,
-                                       seed=default_hidden_seed() if hidden_seed is None else hidden_seed, cells=tuple(cells)))
+                                       seed=default_hidden_seed(assignment=assignment.name) if hidden_seed is None else hidden_seed,
+                                       cells=tuple(cells)))
     holder: dict[str, list] = {}
 
     class _Grab:
@@ -123,6 +125,8 @@ def grade_notebook(*, path: str | Path, assignment: str, student: str = "", devi
         result.cells = [CellOutcome(**{**o.__dict__, "index": code[o.index][0]}) for o in outcomes]
         ran = [RanCell(index=c.index, source=src, status=c.status, error=c.error, line=c.line)
                for c, (_i, src) in zip(result.cells, code)]
+        if hidden_seed is None and not public_only:
+            hidden_seed = default_hidden_seed(assignment=spec.name, student=student)
         result.checks = run_checks(assignment=spec, submission=Submission(session), device=dev, public_only=public_only,
                                    hidden_seed=hidden_seed, cells=ran)
     except WorkerError as exc:

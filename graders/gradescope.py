@@ -323,6 +323,13 @@ def build_autograder(*, assignment: str, out: Path) -> Path:
         seed = os.environ.get("GRADERS_HIDDEN_SEED")
         if seed:  # the course's hidden seed travels with the (private) zip
             _add(zf, "grader.env", f"export GRADERS_HIDDEN_SEED={int(seed)}\n".encode(), 0o600)
+        else:  # else the course secret, from which hidden seeds derive (graders/secret.py): the zip stays private
+            from .course import course_root
+            from .secret import course_secret
+
+            secret = course_secret(course_root()).decode()
+            if secret.isalnum():
+                _add(zf, "grader.env", f"export GRADERS_COURSE_SECRET={secret}\n".encode(), 0o600)
         _add(zf, "README.md", template("gradescope_README.md"))
     tmp = target.with_suffix(".zip.tmp")
     tmp.write_bytes(buf.getvalue())

@@ -279,6 +279,9 @@ def write_report(*, assignment: str, root: Path | None = None) -> Path:
         (out / f"{p.name}.png").write_bytes(p.png)
     write_scores_csv(out / "scores.csv", results, spec.questions)
     page = _html(spec.name, spec.questions, spec.max_score, results, graded, errors, plots, acc)
+    from .items import extra_sections  # item analysis and similar submissions (graders/items.py)
+
+    page = page.replace("<h2>Students</h2>", extra_sections(graded=graded, out=out) + "<h2>Students</h2>", 1)
     (out / "report.html").write_text(page, encoding="utf-8")
     return out / "report.html"
 

@@ -53,7 +53,39 @@ def _dirs_differ(a: Path, b: Path) -> list[str]:
     return [d for d in diff if "__pycache__" not in d]
 
 
-def validate_assignment(*, name: str, root: Path | None = None, launcher: Launcher | None = None, device: str = "auto") -> Validation:
+DERIVED_SEEDS = 20  # per-student hidden inputs: the solution must earn full marks under every one of them
+
+
+def full_marks_under_derived_seeds(*, name: str, root: Path, launcher: Launcher | None, device: str, seeds: int) -> tuple[bool, str]:
+    """Grade the source solution under the hidden seeds of `seeds` student ids (course secret + id, as in
+    grading): one worker runs the notebook once, the checks run once per seed."""
+    from .grade import resolve_device, run_checks
+    from .judge.session import Submission, WorkerSession
+    from .sandbox import choose_launcher
+    from .secret import course_secret, derive_seed, validation_students
+
+    spec = get_assignment(name)
+    nb = read_notebook(spec.source_notebook(root))
+    secret = course_secret(root)
+    dev = resolve_device(device)
+    failures: list[str] = []
+    scores: list[float] = []
+    with WorkerSession(launcher=launcher or choose_launcher(), limits=spec.limits, cells=[src for _i, src in nb.code_to_run()]) as session:
+        session.start()
+        for student in validation_students(seeds):
+            results = run_checks(assignment=spec, submission=Submission(session), device=dev,
+                                 hidden_seed=derive_seed(secret, assignment=name, student=student))
+            score = sum(c.points for c in results)
+            scores.append(score)
+            if score != spec.max_score:
+                failures += [f"{student}: {c.id}: {c.message[:200]}" for c in results if c.status != "passed"]
+    ok = not failures and len(scores) == seeds
+    msg = f"{sum(s == spec.max_score for s in scores)}/{seeds} seeds at {spec.max_score:g}/{spec.max_score:g}"
+    return ok, msg + (f"; failing: {'; '.join(failures[:3])}" if failures else "")
+
+
+def validate_assignment(*, name: str, root: Path | None = None, launcher: Launcher | None = None, device: str = "auto",
+                        seeds: int = DERIVED_SEEDS) -> Validation:
     from .generate import generate_assignment
     from .grade import grade_notebook
 
@@ -86,6 +118,11 @@ def validate_assignment(*, name: str, root: Path | None = None, launcher: Launch
     failed = [f"{c.id}: {c.message}" for c in solved.failed_checks()]
     v.add("source solution scores full marks", solved.score == spec.max_score and not failed,
           f"{solved.score:g}/{spec.max_score:g}" + (f"; failing: {'; '.join(failed[:3])}" if failed else ""))
+
+    # 2b. ... and under the hidden inputs of `seeds` different students
+    if seeds > 0:
+        ok, msg = full_marks_under_derived_seeds(name=name, root=root, launcher=launcher, device=device, seeds=seeds)
+        v.add(f"full marks under {seeds} derived hidden seeds", ok, msg)
 
     # 3. the stubs earn nothing
     rel = spec.release_notebook(root)

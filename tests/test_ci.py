@@ -263,16 +263,16 @@ def test_correct_pull_request_end_to_end(correct_run) -> None:
 def test_partial_summary_table(partial_run) -> None:
     code, out, err, tmp = partial_run
     summary = (tmp / "step_summary.md").read_text(encoding="utf-8")
-    assert "| tensors/tensors.ipynb | tensors | **6/10** | :warning: 6 failing checks |" in summary
+    assert "| tensors/tensors.ipynb | tensors | **5.5/10** | :warning: 7 failing checks |" in summary
     assert "| describe | 2/2 |" in summary and "| matmul_shape | 3/3 |" in summary
-    assert "| matmul | 0.5/3 :x: |" in summary and "| one_hot | 0.5/2 :x: |" in summary
+    assert "| matmul | 0/3 :x: |" in summary and "| one_hot | 0.5/2 :x: |" in summary
     rows = [ln for ln in summary.splitlines() if ln.startswith("| one_hot::") or ln.startswith("| matmul::")]
-    assert len(rows) == 6
+    assert len(rows) == 7  # matmul_mismatch too: refusing bad input pays only when valid input works (issue 12)
     assert ("| one_hot::one_hot_small | failed | 0/1 | `one_hot(labels, 3)` with labels [0, 2, 1, 2] "
             "returned dtype int64, expected float32 |") in summary
     assert "| matmul::matmul_float64 (hidden) | error (your code raised) | 0/0.5 |" in summary
     assert "not implemented yet" in summary
-    assert "**The grading job fails:** tensors/tensors.ipynb scored 6, below the required 9" in summary
+    assert "**The grading job fails:** tensors/tensors.ipynb scored 5.5, below the required 9" in summary
     assert "Compared HEAD with origin/main" in summary
     assert "- notes/scratch.ipynb: not an assignment of this course" in summary
 
@@ -280,13 +280,13 @@ def test_partial_summary_table(partial_run) -> None:
 def test_partial_annotations_and_exit_code(partial_run) -> None:
     code, out, err, _tmp = partial_run
     assert code == 1  # 6 < --min-score 9
-    assert "failing the job: tensors/tensors.ipynb scored 6, below the required 9" in err
+    assert "failing the job: tensors/tensors.ipynb scored 5.5, below the required 9" in err
     assert "notes/scratch.ipynb" in err  # changed, but not an assignment: said, not graded
     cmds = parse_commands(out)
     notices = [c for c in cmds if c[0] == "notice"]
     errors = [c for c in cmds if c[0] == "error"]
-    assert len(notices) == 1 and notices[0][1]["title"] == "tensors: 6/10 points"
-    assert len(errors) == 6
+    assert len(notices) == 1 and notices[0][1]["title"] == "tensors: 5.5/10 points"
+    assert len(errors) == 7
     by_title = {p["title"]: (p, m) for _k, p, m in errors}
     props, msg = by_title["tensors one_hot::one_hot_small (failed, 0/1)"]
     assert props["file"] == NB
@@ -303,7 +303,7 @@ def test_partial_annotations_and_exit_code(partial_run) -> None:
 def test_partial_junit_and_json(partial_run) -> None:
     _code, _out, _err, tmp = partial_run
     root, cases = junit_cases(tmp / "junit.xml")
-    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("18", "2", "4")
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("18", "2", "5")
     small = cases["one_hot::one_hot_small"]
     fail = small.find("failure")
     assert fail is not None and fail.get("type") == "failed" and "expected float32" in fail.get("message")
@@ -315,10 +315,10 @@ def test_partial_junit_and_json(partial_run) -> None:
     hidden = {p.get("name"): p.get("value") for p in cases["matmul::matmul_float64"].find("properties")}
     assert hidden == {"points": "0", "max_points": "0.5", "hidden": "true"}
     data = json.loads((tmp / "json" / "tensors__tensors.json").read_text(encoding="utf-8"))
-    assert data["score"] == 6.0 and data["max_score"] == 10.0 and data["status"] == "graded"
+    assert data["score"] == 5.5 and data["max_score"] == 10.0 and data["status"] == "graded"
     assert sorted(c["id"] for c in data["checks"] if c["status"] != "passed") == sorted(
         ["matmul::matmul_small", "matmul::matmul_float64", "matmul::matmul_edge_shapes", "matmul::matmul_integers",
-         "one_hot::one_hot_small", "one_hot::one_hot_hidden"])
+         "matmul::matmul_mismatch", "one_hot::one_hot_small", "one_hot::one_hot_hidden"])
 
 
 # ----------------------------------------------------------------------------- an attack

@@ -72,8 +72,8 @@ def test_results_carry_the_training_loss(class_root: Path) -> None:
     assert main_curve is not None and main_curve["call"] == "train_circle_model" and main_curve["per"] == "step"
     assert main_curve["steps"] >= 100 and main_curve["loss"][-1] < 0.1 * main_curve["loss"][0]
     assert t.accuracy is not None and t.accuracy >= 0.95 and t.tiers == [(0.85, 3.0), (0.95, 3.0)]
-    # the curve is stored once, on the check whose run trained the model
-    assert sum(len(c.curves) for c in alice.checks) == 1
+    # the curves are stored once, on the check whose run trained the model: the main run and the learning control
+    assert sum(len(c.curves) for c in alice.checks) == 2
     assert "learns nothing" in diagnose(training_of(bob)["circle_model"].main)
 
 

@@ -78,7 +78,7 @@ def test_no_hidden_code_inputs_or_messages_in_any_page(pages: dict[str, str], cl
         for cell in nb["cells"]:
             if cell.get("metadata", {}).get("nbgrader", {}).get("grade") and cell.get("outputs"):
                 assert cell["outputs"][0]["data"]["text/markdown"] not in text
-    assert checked_messages >= 10  # bob, carol and dave fail many hidden checks
+    assert checked_messages >= 8  # bob, carol and dave fail many hidden checks (a stub's refusal checks now say "not implemented yet", as its public ones)
 
 
 def test_hidden_failures_are_shown_as_categories(pages: dict[str, str]) -> None:

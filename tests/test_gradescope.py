@@ -138,6 +138,9 @@ def test_the_zip_holds_what_gradescope_needs_and_only_this_assignment(autograder
     assert {"setup.sh", "run_autograder", "requirements.lock", "grader/graders/__main__.py",
             "grader/graders/assignments/tensors.py", "grader/graders/worker/serve.py"} <= set(names)
     assert modes["setup.sh"] == modes["run_autograder"] == 0o755
+    if "GRADERS_HIDDEN_SEED" not in os.environ:  # the course secret travels (privately) for per-student hidden seeds
+        with zipfile.ZipFile(autograder) as zf:
+            assert zf.read("grader.env").decode().startswith("export GRADERS_COURSE_SECRET=") and modes["grader.env"] == 0o600
     assert sorted(n for n in names if n.startswith("grader/graders/assignments/")) == [
         "grader/graders/assignments/__init__.py", "grader/graders/assignments/tensors.py"]
     assert not any("__pycache__" in n for n in names)

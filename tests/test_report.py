@@ -77,8 +77,8 @@ def test_report_has_four_plots_embedded_and_saved(big_class) -> None:  # type: i
     assert path == root / "reports" / "classification" / "report.html"
     page = path.read_text()
     embedded = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)
-    names = ["score_distribution", "pass_rate", "grading_time", "accuracy"]
-    assert len(embedded) == 4
+    names = ["score_distribution", "pass_rate", "grading_time", "accuracy", "items"]  # items: graders/items.py
+    assert len(embedded) == 5
     for name, b64 in zip(names, embedded):
         saved = (path.parent / f"{name}.png").read_bytes()
         assert base64.b64decode(b64) == saved
@@ -117,7 +117,7 @@ def test_report_of_a_really_graded_class(tmp_path_factory, launcher, monkeypatch
     assert main(["report", "tensors"]) == 0
     assert "report written to" in capsys.readouterr().out
     out = root / "reports" / "tensors"
-    assert sorted(p.name for p in out.glob("*.png")) == ["grading_time.png", "pass_rate.png", "score_distribution.png"]
+    assert sorted(p.name for p in out.glob("*.png")) == ["grading_time.png", "items.png", "pass_rate.png", "score_distribution.png"]
     for p in out.glob("*.png"):
         _png_ok(p.read_bytes())
     rows = {r["student"]: r for r in csv.DictReader((out / "scores.csv").open())}

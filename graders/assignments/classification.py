@@ -20,10 +20,14 @@ from graders.checks.model import (
     accuracy_tier_check,
     call_limited,
     check_labels,
+    circles_control,
     circles_split,
+    control_check,
     logits_of,
+    require_class,
     require_module,
 )
+from graders.checks.seeds import one_way_seed
 from graders.checks.tensors import describe_value
 
 QUESTIONS = {"accuracy": 1, "bce_with_logits": 3, "circle_model": 6}
@@ -125,33 +129,40 @@ def test_circle_model_interface(submission):
 
 
 class _CircleRun:
-    """One training run of a submission under one hidden seed, shared by the tier checks."""
+    """Training runs of a submission under one hidden seed, shared by the tier checks: one on the grader's
+    two circles, one control on circles the grader moved, stretched and relabelled (a model that learns
+    from its data does as well there; a rule written in advance does not)."""
 
     def __init__(self, submission, hidden_seed: int) -> None:
         self.accuracy: float | None = None
-        self.n = 0
+        self.control: float | None = None
+        self.n = self.n_control = 0
         self.error: BaseException | None = None
         try:
-            self._run(submission, hidden_seed)
+            self.accuracy, self.n = self._run(submission, circles_split(hidden_seed), hidden_seed)
+            self.control, self.n_control = self._run(submission, circles_control(hidden_seed), hidden_seed + 1)
         except Exception as exc:  # re-raised by each tier check, which reports it
             self.error = exc
 
-    def _run(self, submission, hidden_seed: int) -> None:
-        data = circles_split(hidden_seed)
-        model = call_limited(submission, "train_circle_model", data.X_train, data.y_train, hidden_seed % 10_000 + 1,
-                             timeout=TRAIN_SECONDS, seed=hidden_seed)
+    @staticmethod
+    def _run(submission, data, seed: int) -> tuple[float, int]:
+        arg = one_way_seed(seed, purpose="train_circle_model") % 10_000 + 1  # reveals nothing of the hidden seed
+        model = call_limited(submission, "train_circle_model", data.X_train, data.y_train, arg,
+                             timeout=TRAIN_SECONDS, seed=seed)
         require_module(submission, model, what="`train_circle_model(X, y, seed)`", expected="the trained CircleModel")
+        require_class(submission, model, "CircleModel", what="`train_circle_model(X, y, seed)`")
         pred = call_limited(submission, "predict_labels", model, data.X_test, timeout=10)
         check_labels(pred, data.X_test.shape[0], what=f"`predict_labels(model, X)` for the grader's {data.X_test.shape[0]} test points")
-        self.n = int(data.y_test.shape[0])
-        self.accuracy = accuracy_of(pred, data.y_test)
+        return accuracy_of(pred, data.y_test), int(data.y_test.shape[0])
 
     def tier(self, threshold: float, record_property) -> None:
         if self.error is not None:
             raise self.error
         assert self.accuracy is not None
         record_property("accuracy", self.accuracy)
+        record_property("control_accuracy", self.control)
         accuracy_tier_check(self.accuracy, threshold, what=CIRCLE_MODEL, n=self.n)
+        control_check(self.control, what=CIRCLE_MODEL, n=self.n_control)
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,13 @@ import pytest
 import torch
 
 from graders.checks import CheckFailure, assert_shape, check
+from graders.checks._base import known_exception_name
 from graders.checks.model import (
     accuracy_of,
     accuracy_tier_check,
     call_limited,
+    control_check,
+    digits_control,
     digits_split,
     has_module,
     logits_of,
@@ -101,7 +104,8 @@ class _DigitsRun:
         self.submission, self.device = submission, device
         self.model = None
         self.accuracy: float | None = None
-        self.n = 0
+        self.control: float | None = None
+        self.n = self.n_control = 0
         self.error: BaseException | None = None
         try:
             self._train(hidden_seed)
@@ -122,13 +126,20 @@ class _DigitsRun:
         self.model = model
 
     def _evaluate(self, hidden_seed: int) -> None:
-        data = digits_split(hidden_seed)
+        self.accuracy, self.n = self._accuracy(self.model, digits_split(hidden_seed))
+        # the learning control: the same training on digits the grader transposed and whose classes it renamed
+        control = digits_control(hidden_seed)
+        model = call_limited(self.submission, "train_digits", control.X_train, control.y_train, self.device,
+                             timeout=TRAIN_SECONDS, seed=hidden_seed + 1)
+        require_module(self.submission, model, what=f"`train_digits(X, y, {self.device!r})`", expected="the trained DigitsCNN")
+        self.control, self.n_control = self._accuracy(model, control)
+
+    def _accuracy(self, model, data) -> tuple[float, int]:
         n = int(data.X_test.shape[0])
-        out = logits_of(self.submission, self.model, data.X_test, timeout=30)
+        out = logits_of(self.submission, model, data.X_test, timeout=30)
         assert_shape(out, (n, 10), what=f"{TRAINED}, called on the grader's {n} test images",
                      hint="one row of 10 logits (one per digit) for each image")
-        self.n = n
-        self.accuracy = accuracy_of(out.float().argmax(dim=1), data.y_test)
+        return accuracy_of(out.float().argmax(dim=1), data.y_test), n
 
     def trained(self):
         if self.error is not None:
@@ -141,7 +152,9 @@ class _DigitsRun:
             raise self.eval_error
         assert self.accuracy is not None
         record_property("accuracy", self.accuracy)
+        record_property("control_accuracy", self.control)
         accuracy_tier_check(self.accuracy, threshold, what=TRAINED, n=self.n)
+        control_check(self.control, what=TRAINED, n=self.n_control)
 
 
 @pytest.fixture(scope="module")
@@ -218,8 +231,14 @@ def test_device_agnostic_forward(digits_run, device):
         found = worker_eval(digits_run.submission,
                             "str(torch.no_grad()(lambda: m.eval()(torch.rand(3, 1, 8, 8, device=dev)))().device)",
                             m=model, dev=device)
-    except StudentCodeError as exc:
-        raise CheckFailure(f"{what} raised {exc.type_name}: {exc.message}; expected logits on {device!r} "
+    except StudentCodeError as exc:  # a hidden check: the student's own error text is not repeated
+        raise CheckFailure(f"{what} raised {known_exception_name(exc.mro)}; expected logits on {device!r} "
                            "(create every tensor of the forward pass on the input's device)") from None
-    if not same_device(found, device):
-        raise CheckFailure(f"{what} returned logits on {found!r}, expected them on {device!r}")
+    try:
+        where = str(torch.device(found)) if type(found) is str and len(found) < 20 else None
+    except (RuntimeError, ValueError):
+        where = None
+    if where is None:
+        raise CheckFailure(f"{what} returned no tensor with a device, expected logits on {device!r}")
+    if not same_device(where, device):
+        raise CheckFailure(f"{what} returned logits on {where!r}, expected them on {device!r}")

@@ -181,12 +181,35 @@ def test_fit_returns_losses(submission):
                            + _rise_hint(out))
 
 
+def _check_minimises_mse(submission, hidden_seed: int) -> None:
+    """COURSE.md: `fit` minimises the mean squared error. On a line with a few large outliers the least-squares
+    line (what MSE leads to) and the L1 or Huber line (which ignore outliers) are far apart: the judge computes
+    the least-squares solution itself and expects the trained parameters there."""
+    g = _gen(hidden_seed + 607)
+    n = 40
+    X, y, _w, _b = _line_data(g, n)
+    outliers = torch.randperm(n, generator=g)[:4]
+    y = y.clone()
+    y[outliers] += 6.0
+    design = torch.cat([X, torch.ones(n, 1)], dim=1).double()
+    w_ls, b_ls = (float(v) for v in torch.linalg.lstsq(design, y.double()).solution.reshape(-1))
+    epochs, lr = 500, 0.1
+    _losses_value, (w_fit, b_fit) = _fit(submission, X, y, 0.0, 0.0, epochs, lr, hidden_seed + 1)
+    if abs(w_fit - w_ls) > 0.05 or abs(b_fit - b_ls) > 0.05:
+        raise CheckFailure(f"`fit(model, X, y, epochs={epochs}, lr={lr})` on {n} points of a line with 4 large outliers learned "
+                           f"weight {w_fit:.3f} and bias {b_fit:.3f}, expected the least-squares line (weight {w_ls:.3f}, bias "
+                           f"{b_ls:.3f}): the exercise's rule is that `fit` minimises the mean squared error (nn.MSELoss); "
+                           "another loss (L1, Huber) learns another line where the data has outliers")
+
+
 @check(grade_id="fit", points=1, hidden=True)
-def test_fit_loss_falls(fit_run):
+def test_fit_loss_falls(fit_run, submission, hidden_seed):
+    """The loss falls, and it is the mean squared error (the contract: checked on data with outliers)."""
     out = _losses(fit_run["losses"], fit_run["epochs"], fit_run["what"], strict=False)
     if not out[-1] < 0.1 * out[0]:
         raise CheckFailure(f"{fit_run['what']}: the last loss {out[-1]:.4g} is not below 10% of the first {out[0]:.4g}"
                            + _rise_hint(out))
+    _check_minimises_mse(submission, hidden_seed)
 
 
 def _check_param(fit_run, name: str) -> None:

@@ -35,3 +35,20 @@ def check(*, grade_id: str, points: float, hidden: bool = False) -> Callable[[F]
 def meta_of(value: Any) -> Any:
     """What the worker reported about a returned tensor (requires_grad, has_grad_fn, device), or None."""
     return getattr(value, "graders_meta", None)
+
+
+_TORCH_ERRORS = frozenset({"OutOfMemoryError", "DeferredCudaCallError"})
+
+
+def known_exception_name(mro: Any) -> str:
+    """The first class of an exception's MRO (names, as the worker reports them) that Python or torch
+    defines: never a name the student chose, which could carry hidden data out."""
+    import builtins
+
+    for name in mro if isinstance(mro, (list, tuple)) else ():
+        if not isinstance(name, str):
+            continue
+        found = getattr(builtins, name, None)
+        if name in _TORCH_ERRORS or (isinstance(found, type) and issubclass(found, BaseException)):
+            return name
+    return "an exception"

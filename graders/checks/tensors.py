@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ._base import CheckFailure, trace_of
+from ._base import CheckFailure, known_exception_name, trace_of
 
 
 def describe_value(value: Any) -> str:
@@ -111,6 +111,25 @@ def assert_raises(expected: type[BaseException] | str, fn: Callable[[], Any], *,
             return
         if got_name == "NotImplementedError":
             raise CheckFailure(f"{what} is not implemented yet (it raised NotImplementedError); expected it to raise {name}") from None
-        said = f"{got_name}: {got_msg}" if got_msg else got_name
-        raise CheckFailure(f"{what} raised {said}; expected {name}" + (f" ({why})" if why else "")) from None
+        del got_msg  # the student's own text is never repeated (in a hidden check it could carry hidden inputs out)
+        raise CheckFailure(f"{what} raised {known_exception_name(names)}; expected {name}" + (f" ({why})" if why else "")) from None
     raise CheckFailure(f"{what} returned {describe_value(value)}, expected it to raise {name}" + (f" ({why})" if why else ""))
+
+
+def works_on_valid_input(fn: Callable[[], Any], *, what: str) -> None:
+    """Run `fn`, a check of a valid case, before a check that bad input is refused: refusing pays only when
+    the same function also works on valid input (a function that always raises earns nothing)."""
+    note = "refusing bad input earns these points only when valid input works too"
+    try:
+        fn()
+    except CheckFailure as exc:
+        raise CheckFailure(f"{exc}; {note}") from None
+    except Exception as exc:
+        if type(exc).__name__ in ("CallTimeout", "WorkerCrashed"):
+            raise
+        names = getattr(exc, "mro", None)
+        if not isinstance(names, list):
+            names = [c.__name__ for c in type(exc).__mro__]
+        if "NotImplementedError" in names[:1]:
+            raise
+        raise CheckFailure(f"{what} raised {known_exception_name(names)}, expected a result: {note}") from None

@@ -12,6 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--write-limits", action="store_true",
                    help="write the proposed time limits (max(10 x the solution's time, 10 s)) into the checks module's LIMITS, "
                         "keeping the values it sets")
+    p.add_argument("--seeds", type=int, default=20, metavar="N",
+                   help="also grade the solution under the hidden seeds of N students (course secret + id); 0 skips (default 20)")
     add_device(p)
     add_sandbox(p)
     p.set_defaults(run=run)
@@ -26,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     launcher = launcher_from(args)
     ok = True
     for name in assignments_arg(args):
-        v = validate_assignment(name=name, launcher=launcher, device=args.device)
+        v = validate_assignment(name=name, launcher=launcher, device=args.device, seeds=args.seeds)
         print(v.summary(), flush=True)
         ok &= v.ok
         if args.write_limits and v.proposed_limits:

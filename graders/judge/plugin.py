@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
+from ..checks._base import known_exception_name
 from ..result import MESSAGE_CAP, CheckResult, cap_text
 from .causes import RanCell, undefined_name, undefined_name_cause
 from .observed import Observed, curves_of
 from .session import CallTimeout, StudentCodeError, WorkerCrashed
+
 
 RESULTS = pytest.StashKey[list[CheckResult]]()
 CONTEXT = pytest.StashKey["JudgeContext"]()
@@ -48,9 +50,12 @@ def spec_of(item: pytest.Item) -> CheckSpec | None:
     return CheckSpec(f"{grade_id}::{name}{param}", grade_id, float(mark.kwargs["points"]), bool(mark.kwargs.get("hidden", False)))
 
 
-def classify(excinfo: pytest.ExceptionInfo[BaseException] | None, *, cells: Sequence[RanCell] = ()) -> tuple[str, str]:
+def classify(excinfo: pytest.ExceptionInfo[BaseException] | None, *, cells: Sequence[RanCell] = (),
+             hidden: bool = False) -> tuple[str, str]:
     """(status, message for the student) of one failed phase of a check; `cells` (the notebook's code
-    cells and their outcomes) let an undefined name be traced to the cell that stopped before defining it."""
+    cells and their outcomes) let an undefined name be traced to the cell that stopped before defining it.
+    In a `hidden` check, text the student's code chose (its exception's class name and message) is never
+    repeated: it could carry the hidden inputs out to the feedback."""
     if excinfo is None:
         return "passed", ""
     exc = excinfo.value
@@ -62,9 +67,14 @@ def classify(excinfo: pytest.ExceptionInfo[BaseException] | None, *, cells: Sequ
             cause = undefined_name_cause(name, cells) if name else None
             if cause is not None:
                 return "error", cause if exc.message.endswith("in the notebook") else f"{exc.what} raised NameError: {cause}"
-            return "error", f"{exc.message}: define it in the notebook (and keep its name as given)"
+            if not hidden:
+                return "error", f"{exc.message}: define it in the notebook (and keep its name as given)"
         if exc.type_name == "NotImplementedError":
             return "error", f"{exc.what} is not implemented yet (it raised NotImplementedError)"
+        if hidden:
+            text = (f"{exc.what} raised {known_exception_name(exc.mro)} (in a hidden check the error's message is not "
+                    "shown: the public checks, or a call on data like the exercise's, show it)")
+            return "error", f"{text}\n{exc.trace}" if exc.trace else text
         return "error", str(exc)
     if isinstance(exc, WorkerCrashed):
         return "error", f"the notebook's code stopped the worker: {exc}"
@@ -81,7 +91,7 @@ def build_check_result(spec: CheckSpec, phases: list[tuple[str, pytest.Exception
                        cells: Sequence[RanCell] = ()) -> CheckResult:
     status, message, trace = "passed", "", ""
     for _when, excinfo, _dur in phases:
-        status, message = classify(excinfo, cells=cells)
+        status, message = classify(excinfo, cells=cells, hidden=spec.hidden)
         if status != "passed":
             found = getattr(excinfo.value, "trace", "") if excinfo is not None else ""
             trace = found if isinstance(found, str) and found in message else ""

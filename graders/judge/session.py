@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..checks.seeds import one_way_seed
 from ..result import CellOutcome, cap_text
 from .observed import Observed, observed_from_reply
 from ..sandbox import Launcher, Limits, WorkerProcess
@@ -249,7 +250,9 @@ class WorkerSession:
         enc = Encoder(_encode_remote)
         payload = enc.encode((tuple(args), dict(kwargs)))
         try:
-            return self._roundtrip({"op": "call", "target": target, "payload": payload, "seed": seed}, enc.blob(), timeout, what)
+            # the worker seeds torch/random/numpy with a one-way hash of the seed, never the (hidden) seed itself
+            wseed = None if seed is None else one_way_seed(seed)
+            return self._roundtrip({"op": "call", "target": target, "payload": payload, "seed": wseed}, enc.blob(), timeout, what)
         except (CallTimeout, WorkerCrashed) as exc:
             # it took the worker down (crash, or a hang that had to be killed): later calls of it fail
             # at once, without another restart. A soft timeout leaves the worker alive: other inputs

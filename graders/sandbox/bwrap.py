@@ -31,6 +31,7 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
+from .datasets import dataset_binds
 from .launch import PidsCgroup, WorkerProcess, _stage_worker_package, popen_worker, worker_env
 from .limits import Limits
 
@@ -323,6 +324,7 @@ def sandbox_args(*, workdir: Path, stage: Path, limits: Limits, namespaces: tupl
     for f in _graders_install_files():
         if f.exists() and any(_under(f, r) for r in exposed):
             args += ["--ro-bind", "/dev/null", str(f)]
+    args += dataset_binds(stage)  # scikit-learn's digits without the grader's held-out test images
     args += ["--bind", str(workdir), SANDBOX_WORKDIR, "--chdir", SANDBOX_WORKDIR]
     # bwrap's own root and /dev are (unbounded) tmpfs: read-only, so /submission, /tmp, /dev/shm are all that is writable
     args += ["--remount-ro", "/dev", "--remount-ro", "/"]

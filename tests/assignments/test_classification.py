@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from graders.checks import CheckFailure
-from graders.checks.model import accuracy_of, accuracy_tier_check, check_labels, circles_split
+from graders.checks.model import accuracy_of, accuracy_tier_check, check_labels, circles_control, circles_split
 from graders.course import course_root, get_assignment
 from graders.grade import grade_notebook, run_checks
 from graders.judge.session import Submission, WorkerSession
@@ -45,7 +45,13 @@ MISTAKES = {
         "circle_model::circle_model_accuracy_095": ["returned dtype float32, expected int64 labels", "probabilities"],
     },
 }
+MISTAKES["other-class"] = {
+    "circle_model::circle_model_accuracy_085": ["`train_circle_model(X, y, seed)` returned a Sequential, expected a CircleModel",
+                                                "the exercise asks for the model class CircleModel"],
+    "circle_model::circle_model_accuracy_095": ["returned a Sequential, expected a CircleModel"],
+}
 SCORES = {
+    "other-class": {"accuracy": 1.0, "bce_with_logits": 3.0, "circle_model": 0.0},
     "percentage": {"accuracy": 0.0, "bce_with_logits": 3.0, "circle_model": 6.0},
     "unstable-bce": {"accuracy": 1.0, "bce_with_logits": 2.0, "circle_model": 6.0},
     "linear": {"accuracy": 1.0, "bce_with_logits": 3.0, "circle_model": 0.0},
@@ -164,3 +170,15 @@ def test_predicted_labels_must_be_int64_zeros_and_ones(pred: object, fragment: s
         check_labels(pred, 3, what="`predict_labels(model, X)`")
     assert fragment in str(info.value)
     check_labels(torch.tensor([0, 1, 1]), 3, what="`predict_labels(model, X)`")
+
+
+def test_the_learning_control_moves_stretches_and_relabels_the_circles() -> None:
+    base, control = circles_split(5 + 7919), circles_control(5)
+    assert torch.equal(control.y_train, 1 - base.y_train) and torch.equal(control.y_test, 1 - base.y_test)
+    centre = control.X_train.mean(dim=0)
+    assert 0.25 < float(centre.abs().min()) and float(centre.abs().max()) < 0.65  # moved off the origin
+    ratio = (control.X_train - centre).std(dim=0) / base.X_train.std(dim=0)
+    assert bool(((ratio > 0.75) & (ratio < 1.3)).all())
+    # the radius rule that is perfect on the originals is wrong on the control
+    rule = ((0.9 - control.X_test.norm(dim=1)) > 0).float()
+    assert accuracy_of(rule, control.y_test) < 0.6

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from graders.checks.model import digits_split, same_device
+from graders.checks.model import digits_control, digits_holdout, digits_split, same_device
 from graders.course import course_root, get_assignment
 from graders.grade import grade_notebook, run_checks
 from graders.judge.session import Submission, WorkerSession
@@ -117,8 +117,12 @@ def test_cuda_written_into_train_digits_loses_training_and_device_points(graded)
         assert "has parameters or buffers on cuda:0, expected all on 'cpu'" in failures["device_agnostic::device_agnostic_parameters"]
     else:  # no GPU at all: the student's code raises
         assert scores["train_digits"] == 0.0
+        assert failures["train_digits::train_digits_interface"] == (
+            "[error] `train_digits` raised AssertionError: Torch not compiled with CUDA enabled")
         for check_id in ("train_digits::train_digits_accuracy_090", "device_agnostic::device_agnostic_parameters"):
-            assert failures[check_id] == "[error] `train_digits` raised AssertionError: Torch not compiled with CUDA enabled"
+            # hidden checks never repeat the message of the student's error (it could carry hidden inputs out)
+            assert failures[check_id] == ("[error] `train_digits` raised AssertionError (in a hidden check the error's message is "
+                                          "not shown: the public checks, or a call on data like the exercise's, show it)")
 
 
 @pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU: on the CPU a train_digits that ignores `device` is right")
@@ -137,7 +141,7 @@ def test_on_a_gpu_the_correct_answers_get_full_marks(graded) -> None:  # type: i
 
 
 # ------------------------------------------------------------------ the judge's helper
-def test_digits_split_holds_out_a_noisy_fifth_chosen_by_the_seed() -> None:
+def test_digits_split_tests_on_a_noisy_held_out_fifth() -> None:
     from sklearn.datasets import load_digits
 
     a, b, c = digits_split(3), digits_split(3), digits_split(4)
@@ -146,7 +150,7 @@ def test_digits_split_holds_out_a_noisy_fifth_chosen_by_the_seed() -> None:
     assert a.X_train.dtype == torch.float32 and a.y_train.dtype == torch.int64 and a.y_test.shape == (359,)
     assert float(a.X_train.min()) == 0.0 and float(a.X_train.max()) == 1.0
     assert float(a.X_test.min()) >= 0.0 and float(a.X_test.max()) <= 1.0
-    assert not torch.equal(a.y_test, c.y_test)
+    assert not torch.equal(a.y_test, c.y_test) and not torch.equal(a.y_train, c.y_train)  # order and noise by seed
     # every test image is a held-out digit plus a little noise, not a training image
     clean = torch.tensor(load_digits().images / 16.0, dtype=torch.float32).reshape(-1, 64)
     nearest = torch.cdist(a.X_test.reshape(-1, 64), clean).argmin(dim=1)
@@ -155,6 +159,19 @@ def test_digits_split_holds_out_a_noisy_fifth_chosen_by_the_seed() -> None:
     train_rows = {tuple(r) for r in a.X_train.reshape(-1, 64).tolist()}
     held_out = [tuple(clean[i].tolist()) for i in nearest.tolist()]
     assert sum(r in train_rows for r in held_out) < 10  # the digits data holds a few duplicate images
+    # the held-out fifth is the same for every seed: the sandbox's copy of the digits leaves it out
+    held, public = digits_holdout(1797)
+    assert set(nearest.tolist()) <= set(held.tolist()) | {i for i in range(1797) if tuple(clean[i].tolist()) in set(held_out)}
+    assert sorted(held.tolist() + public.tolist()) == list(range(1797))
+
+
+def test_the_learning_control_transposes_the_digits_and_renames_every_class() -> None:
+    base, control = digits_split(5 + 7919), digits_control(5)
+    assert torch.equal(control.X_train, base.X_train.transpose(-1, -2))
+    rename = {int(a): int(b) for a, b in zip(base.y_train, control.y_train)}
+    assert sorted(rename) == sorted(rename.values()) == list(range(10)) and all(a != b for a, b in rename.items())
+    assert all(rename[int(a)] == int(b) for a, b in zip(base.y_test, control.y_test))
+    assert digits_control(5) is control and not torch.equal(digits_control(6).y_train[:50], control.y_train[:50])
 
 
 def test_devices_compare_by_type_and_index() -> None:

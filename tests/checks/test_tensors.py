@@ -53,8 +53,10 @@ def test_assert_raises_judges_by_class_names() -> None:
 
     assert_raises(ValueError, raise_("ValueError", ["ValueError", "Exception"]), what="`f`")
     assert_raises(ValueError, raise_("MyError", ["MyError", "ValueError", "Exception"]), what="`f`")
-    with pytest.raises(CheckFailure, match="raised TypeError: boom; expected ValueError"):
+    with pytest.raises(CheckFailure, match=r"^`f` raised TypeError; expected ValueError$"):  # never the student's own text
         assert_raises(ValueError, raise_("TypeError", ["TypeError", "Exception"]), what="`f`")
+    with pytest.raises(CheckFailure, match=r"^`f` raised Exception; expected ValueError$"):  # a class of the student's: its base
+        assert_raises(ValueError, raise_("HiddenSeed20261125", ["HiddenSeed20261125", "Exception", "BaseException"]), what="`f`")
     with pytest.raises(CheckFailure, match="not implemented yet"):
         assert_raises(ValueError, raise_("NotImplementedError", ["NotImplementedError", "RuntimeError"]), what="`f`")
     with pytest.raises(CheckFailure, match="returned int 3, expected it to raise ValueError"):
@@ -62,3 +64,28 @@ def test_assert_raises_judges_by_class_names() -> None:
     # in a student's own kernel the exception arrives as itself
     with pytest.raises(CheckFailure):
         assert_raises(ValueError, lambda: [][1], what="`f`")
+
+
+def test_refusing_bad_input_pays_only_when_valid_input_works() -> None:
+    from graders.checks.tensors import works_on_valid_input
+
+    works_on_valid_input(lambda: None, what="`f(1)`")
+
+    def fails() -> None:
+        raise CheckFailure("`f(1)` returned 2, expected 1")
+
+    with pytest.raises(CheckFailure, match=r"^`f\(1\)` returned 2, expected 1; refusing bad input earns these points only when valid"):
+        works_on_valid_input(fails, what="`f(1)`")
+
+    def raises() -> None:
+        raise StudentCodeError("`f`", "Seed42Error", "seed 42", ["Seed42Error", "ValueError", "Exception"])
+
+    with pytest.raises(CheckFailure) as info:
+        works_on_valid_input(raises, what="`f(1)`")
+    assert str(info.value) == "`f(1)` raised ValueError, expected a result: refusing bad input earns these points only when valid input works too"
+
+    def stub() -> None:
+        raise StudentCodeError("`f`", "NotImplementedError", "", ["NotImplementedError", "RuntimeError"])
+
+    with pytest.raises(StudentCodeError):  # the stubs' message stays "not implemented yet"
+        works_on_valid_input(stub, what="`f(1)`")

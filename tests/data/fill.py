@@ -97,6 +97,28 @@ def tensors() -> None:
         '''}, d / "syntax-error.ipynb")
     fill(rel, {**sol, "matmul": sol["matmul"] + "\n\nraise RuntimeError('a cell that raises after defining matmul')"}, d / "cell-raises.ipynb")
     (d / "not-a-notebook.ipynb").write_text("this is a python file, not a notebook\nprint('hello')\n")
+    always_raises()
+    at_operator()
+
+
+def at_operator() -> None:
+    """Contract: `matmul` written with the @ operator, which the exercise rules out (COURSE.md)."""
+    sol = solutions_of(ROOT / "source" / "tensors" / "tensors.ipynb")
+    answer = """
+        def matmul(a, b):
+            if a.shape[1] != b.shape[0]:
+                raise ValueError("inner dimensions must match")
+            return a @ b
+    """
+    fill(ROOT / "release" / "tensors" / "tensors.ipynb", {**sol, "matmul": answer}, ROOT / "tests" / "data" / "tensors" / "at-operator.ipynb")
+
+
+def always_raises() -> None:
+    """Gaming: every function raises ValueError whatever its input (the checks that ask for ValueError on bad input)."""
+    body = "    raise ValueError('no')"
+    answers = {"describe": "def describe(t):\n" + body, "matmul_shape": "def matmul_shape(a_shape, b_shape):\n" + body,
+               "matmul": "def matmul(a, b):\n" + body, "one_hot": "def one_hot(labels, num_classes):\n" + body}
+    fill(ROOT / "release" / "tensors" / "tensors.ipynb", answers, ROOT / "tests" / "data" / "tensors" / "always-raises.ipynb")
 
 
 

@@ -74,3 +74,21 @@ def test_public_only_drops_hidden_checks(pytester: pytest.Pytester) -> None:
 
 def test_exceptions_are_plain_classes() -> None:
     assert issubclass(CallTimeout, Exception) and issubclass(StudentCodeError, Exception)
+
+
+def test_hidden_checks_never_repeat_what_the_students_exception_says() -> None:
+    """An exception class or message the student chose could carry hidden inputs (or the seed) to the feedback."""
+    from graders.judge.plugin import classify
+
+    class _Info:
+        def __init__(self, value: BaseException) -> None:
+            self.value = value
+
+    seedy = StudentCodeError("`train`", "HiddenSeed20261125", "inputs were [3.5, 1.25]", ["HiddenSeed20261125", "KeyError", "LookupError", "Exception"])
+    status, message = classify(_Info(seedy), hidden=True)  # type: ignore[arg-type]
+    assert status == "error" and message.startswith("`train` raised KeyError (in a hidden check the error's message is not shown")
+    assert "20261125" not in message and "3.5" not in message
+    own = StudentCodeError("`train`", "Leak", "x", ["Leak", "Exception2"])  # no class Python knows
+    assert classify(_Info(own), hidden=True)[1].startswith("`train` raised an exception (")  # type: ignore[arg-type]
+    # public checks keep the whole message: their inputs are public
+    assert classify(_Info(seedy))[1] == "`train` raised HiddenSeed20261125: inputs were [3.5, 1.25]"  # type: ignore[arg-type]

@@ -80,7 +80,7 @@ TANH_SOFTPLUS = {
             model = CircleModel()
             optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
             loader = DataLoader(TensorDataset(X, y), batch_size=64, shuffle=True)
-            for epoch in range(60):
+            for epoch in range(100):
                 for xb, yb in loader:
                     optimizer.zero_grad()
                     loss = bce_with_logits(model(xb).view(-1), yb)
@@ -194,6 +194,51 @@ MISMATCHED_LAYERS = '''
             return self.layers(x)
 '''
 
+# ------------------------------------------------------------------ answers that game the checks (issue 12)
+RADIUS_RULE = '''
+    class CircleModel(nn.Module):
+        """Has layers, but its forward ignores them: a radius rule written by hand."""
+
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 1))
+
+        def forward(self, x):
+            return 20 * (0.9 - x.norm(dim=1, keepdim=True))
+
+
+    def train_circle_model(X, y, seed):
+        return CircleModel()  # no training
+
+
+    def predict_labels(model, X):
+        model.eval()
+        with torch.inference_mode():
+            return (model(X).squeeze(1) > 0).long()
+'''
+
+OTHER_CLASS = '''
+    def train_circle_model(X, y, seed):
+        """Trains another model class than CircleModel (a plain nn.Sequential)."""
+        torch.manual_seed(seed)
+        model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 1))
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+        for epoch in range(500):
+            loss = nn.functional.binary_cross_entropy_with_logits(model(X).squeeze(1), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return model
+'''
+
+SEED_LEAK = '''
+    def train_circle_model(X, y, seed):
+        """Tries to carry the seed torch was given, and the hidden data, out through the feedback."""
+        found = torch.initial_seed()
+        leak = type(f"HiddenSeed{found}n{len(X)}", (RuntimeError,), {})
+        raise leak(f"initial seed {found}, seed argument {seed}, first point {X[0].tolist()}")
+'''
+
 
 def replace_definition(src: str, name: str, new: str) -> str:
     """Replace the top-level `def`/`class` `name` of a cell by `new`."""
@@ -222,6 +267,12 @@ def main() -> None:
           "# Mistake: a CircleModel without a non-linearity cannot separate circles")
     write("probabilities", {**right, "circle_model": replace_definition(right["circle_model"], "predict_labels", PROBABILITIES)},
           "# Mistake: predict_labels returns probabilities instead of int64 labels")
+    write("radius-rule", {**right, "circle_model": RADIUS_RULE},
+          "# Gaming: a CircleModel whose forward is a hand-written radius rule, and no training")
+    write("other-class", {**right, "circle_model": replace_definition(right["circle_model"], "train_circle_model", OTHER_CLASS)},
+          "# Contract: train_circle_model trains an nn.Sequential instead of a CircleModel")
+    write("seed-leak", {**right, "circle_model": replace_definition(right["circle_model"], "train_circle_model", SEED_LEAK)},
+          "# Attack: an exception named after torch.initial_seed() and the hidden data, raised in the hidden training run")
     write("mismatched-layers", {**right, "circle_model": replace_definition(right["circle_model"], "CircleModel", MISMATCHED_LAYERS)},
           "# Mistake: a layer expects other input features than the previous layer makes")
 

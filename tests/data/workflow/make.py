@@ -212,6 +212,21 @@ WRONG_SHAPES = {
     ''',
 }
 
+# contract: `fit` minimises the mean squared error (COURSE.md); an L1 loss learns another line where there are outliers
+L1_FIT = '''
+    def fit(model, X, y, epochs, lr):
+        loss_fn = nn.L1Loss()
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+        losses = []
+        for _ in range(epochs):
+            loss = loss_fn(model(X), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        return losses
+'''
+
 
 def main() -> None:
     sol = solutions(ROOT / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
@@ -222,6 +237,8 @@ def main() -> None:
     write("correct-steps", STEPS, order)
     write("wrong-steps", WRONG_STEPS, order)
     write("wrong-shapes", WRONG_SHAPES, order)
+    right = {q: strip_markers(s) for q, s in sol.items()}
+    write("l1-loss", {**right, "fit": L1_FIT}, order)
 
 
 if __name__ == "__main__":
