@@ -307,9 +307,19 @@ def loaded(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _slim(res: SubmissionResult) -> SubmissionResult:
-    for c in res.cells:
-        c.stdout = c.stderr = ""
-        c.result = c.traceback = None
+    """What a big batch keeps in memory of a result written to autograded/: one check per question (its
+    points, the worst status) and the cells that did not run cleanly, without outputs (~1 KB)."""
+    from .result import CellOutcome, CheckResult
+
+    by_q: dict[str, list[Any]] = {}
+    for c in res.checks:
+        by_q.setdefault(c.grade_id, []).append(c)
+    order = ("timeout", "error", "failed")
+    res.checks = [CheckResult(id=gid, grade_id=gid, points=sum(c.points for c in cs), max_points=sum(c.max_points for c in cs),
+                              hidden=all(c.hidden for c in cs),
+                              status=next((s for s in order if any(c.status == s for c in cs)), "passed"))
+                  for gid, cs in by_q.items()]
+    res.cells = [CellOutcome(c.index, c.status, error=c.error) for c in res.cells if c.status != "ok"]
     return res
 
 
