@@ -293,6 +293,7 @@ atexit.register(shutdown_judges)
 # a big batch streams: notebooks are read as their tasks are sent (a bounded window of them in flight),
 # and the results kept in memory lose their cells' outputs once autograded/ has them
 SLIM_ABOVE = 500
+TABLE_ROWS = 500  # print_runs shows the per-student table up to this many students
 WINDOW_PER_JUDGE = 4
 
 
@@ -966,6 +967,9 @@ def print_runs(runs: Iterable[AutogradeRun], *, file: Any = None) -> None:
     out = file or sys.stdout
     console = Console(file=out, width=None if out.isatty() else 160)
     for run in runs:
-        if len(run):
+        if 0 < len(run) <= TABLE_ROWS:
             console.print(run.table())
+        elif len(run):  # thousands of rows: nobody reads them on a terminal (the report does this)
+            console.print(f"{run.assignment}: {len(run)} results in autograded/*/{run.assignment}/result.json; "
+                          f"`graders report {run.assignment}` summarizes them", highlight=False)
         console.print(run.summary_line(), highlight=False)
