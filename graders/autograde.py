@@ -312,6 +312,7 @@ atexit.register(shutdown_judges)
 # a big batch streams: notebooks are read as their tasks are sent (a bounded window of them in flight),
 # and the results kept in memory lose their cells' outputs once autograded/ has them
 SLIM_ABOVE = 500
+TABLE_ROWS = 500  # print_runs shows the per-student table up to this many students
 WINDOW_PER_JUDGE = 4
 
 
@@ -326,9 +327,19 @@ def loaded(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _slim(res: SubmissionResult) -> SubmissionResult:
-    for c in res.cells:
-        c.stdout = c.stderr = ""
-        c.result = c.traceback = None
+    """What a big batch keeps in memory of a result written to autograded/: one check per question (its
+    points, the worst status) and the cells that did not run cleanly, without outputs (~1 KB)."""
+    from .result import CellOutcome, CheckResult
+
+    by_q: dict[str, list[Any]] = {}
+    for c in res.checks:
+        by_q.setdefault(c.grade_id, []).append(c)
+    order = ("timeout", "error", "failed")
+    res.checks = [CheckResult(id=gid, grade_id=gid, points=sum(c.points for c in cs), max_points=sum(c.max_points for c in cs),
+                              hidden=all(c.hidden for c in cs),
+                              status=next((s for s in order if any(c.status == s for c in cs)), "passed"))
+                  for gid, cs in by_q.items()]
+    res.cells = [CellOutcome(c.index, c.status, error=c.error) for c in res.cells if c.status != "ok"]
     return res
 
 
@@ -987,6 +998,9 @@ def print_runs(runs: Iterable[AutogradeRun], *, file: Any = None) -> None:
     out = file or sys.stdout
     console = Console(file=out, width=None if out.isatty() else 160)
     for run in runs:
-        if len(run):
+        if 0 < len(run) <= TABLE_ROWS:
             console.print(run.table())
+        elif len(run):  # thousands of rows: nobody reads them on a terminal (the report does this)
+            console.print(f"{run.assignment}: {len(run)} results in autograded/*/{run.assignment}/result.json; "
+                          f"`graders report {run.assignment}` summarizes them", highlight=False)
         console.print(run.summary_line(), highlight=False)

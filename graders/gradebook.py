@@ -343,6 +343,8 @@ class GradebookWriter:
                     result, timestamp, marker = item
                     _write_one(gb, result, timestamp)
                     self.written += 1
+                    if self.written % 500 == 0:  # a long batch: the session's loaded rows would pile up
+                        gb.db.expunge_all()
                     if marker is not None:
                         self.identity = self.identity or db_identity(self.root, self.db_url)
                         _write_marker(marker, _marker_of(self.identity, result, timestamp))

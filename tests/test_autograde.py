@@ -266,3 +266,20 @@ def host_processes_with(arg: str) -> list[int]:
             if cmd[:1] == [b"sleep"] and arg.encode() in cmd:
                 pids.append(int(entry))
     return pids
+
+
+def test_a_big_batch_keeps_a_small_summary_of_each_result_in_memory(graded) -> None:  # type: ignore[no-untyped-def]
+    import copy
+
+    from graders.autograde import _slim
+
+    _course, run = graded
+    for r in run:
+        slim = _slim(copy.deepcopy(r))
+        assert slim.question_scores() == r.question_scores() and slim.score == r.score and slim.status == r.status
+        assert [c.status for c in slim.cells] == [c.status for c in r.cells if c.status != "ok"]
+        assert all(not c.stdout for c in slim.cells)
+    ed = _slim(copy.deepcopy(run.by_student()["ed"]))
+    assert [c.status for c in ed.cells] == ["timeout"]
+    bo = _slim(copy.deepcopy(run.by_student()["bo"]))
+    assert {c.id: c.status for c in bo.checks}["one_hot"] == "failed" and len(bo.checks) == len(bo.question_scores())
