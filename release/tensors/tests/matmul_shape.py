@@ -31,13 +31,14 @@ def _graders_load(key):
 
 
 _graders_support = _graders_load('_graders_selfcheck_tensors')
-_graders_rt, _graders_modules = _graders_support.require('34823c7499db'), _graders_support.modules
+_graders_rt, _graders_modules = _graders_support.require('373dcfa9ce32'), _graders_support.modules
 _graders_config = {'assignment': 'tensors', 'call_timeout': 30.0}
 
 # ---- from graders/assignments/tensors.py: the public checks of 'matmul_shape' and what they use ----
 import torch
 CheckFailure = _graders_modules['graders.checks'].CheckFailure
 assert_raises = _graders_modules['graders.checks'].assert_raises
+works_on_valid_input = _graders_modules['graders.checks.tensors'].works_on_valid_input
 
 
 def _reference_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
@@ -64,6 +65,12 @@ def _check_shapes(submission, pairs: list[tuple[tuple[int, ...], tuple[int, ...]
             raise CheckFailure(f"{what} returned {got}, expected {exp} (what torch.matmul gives)")
 
 
+def _returns_shape(got, *, what: str) -> None:
+    """A shape came back (a tuple or list of ints): the function works on valid input (its values are checked elsewhere)."""
+    if type(got) not in (tuple, list) or any(type(x) is not int for x in got):
+        raise CheckFailure(f"{what} returned a {type(got).__name__}, expected a tuple of ints")
+
+
 @test_case(name='matmul_shape_2d', points=0.5, hidden=False)
 @_graders_rt.strict
 def test_matmul_shape_2d(env):
@@ -75,6 +82,8 @@ def test_matmul_shape_2d(env):
 @_graders_rt.strict
 def test_matmul_shape_mismatch(env):
     submission, = _graders_rt.fixtures(env, ('submission',), _graders_fixtures, _graders_config)
+    works_on_valid_input(lambda: _returns_shape(submission.matmul_shape((3, 4), (4, 6)), what="`matmul_shape((3, 4), (4, 6))`"),
+                         what="`matmul_shape((3, 4), (4, 6))`")
     _check_shapes(submission, [((3, 4), (5, 6))])
 
 _graders_fixtures = {}
