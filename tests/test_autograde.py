@@ -26,10 +26,17 @@ DATA = ROOT / "tests" / "data"
 LIMITS = {"cell_timeout": 2, "grace_seconds": 1}
 
 
+TEST_COURSE_SECRET = "0" * 63 + "1"
+
+
 def make_course(base: Path) -> Path:
     for name in ("source", "release"):
         shutil.copytree(ROOT / name, base / name)
     shutil.copy(ROOT / "nbgrader_config.py", base)
+    # one course secret for every test course: two courses grading the same class derive the same
+    # per-student hidden inputs (graders/secret.py), as two runs of one course do
+    (base / ".graders-secret").write_text(TEST_COURSE_SECRET + "\n")
+    (base / ".graders-secret").chmod(0o600)
     return base
 
 
@@ -215,9 +222,6 @@ def test_a_dask_localcluster_gives_the_same_results_as_a_local_run(graded, tmp_p
     course = make_course(tmp_path)
     for student, scenario in CLASS.items():
         submit(course, student, DATA / "tensors" / f"{scenario}.ipynb")
-    secret = _course / ".graders-secret"  # the same course secret: the same per-student hidden inputs (graders/secret.py)
-    if secret.exists():
-        (course / ".graders-secret").write_bytes(secret.read_bytes())
     with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
         run = autograde(assignment="tensors", root=course, cluster=cluster, progress=False, launcher=batch_launcher, device="cpu")
         hosts = {json.loads((course / "autograded" / s / "tensors" / "result.json").read_text())["autograde"]["judge"].get("pid")

@@ -31,7 +31,7 @@ def _graders_load(key):
 
 
 _graders_support = _graders_load('_graders_selfcheck_tensors')
-_graders_rt, _graders_modules = _graders_support.require('373dcfa9ce32'), _graders_support.modules
+_graders_rt, _graders_modules = _graders_support.require('0ffbf749ea1f'), _graders_support.modules
 _graders_config = {'assignment': 'tensors', 'call_timeout': 30.0}
 
 # ---- from graders/assignments/tensors.py: the public checks of 'describe' and what they use ----
