@@ -1,26 +1,25 @@
 """Stage `submitted → autograded` for one notebook: start a worker, run the checks in the judge.
 
-`grade_notebook` raises GradersError for input that cannot be graded (missing, not a notebook,
-another assignment); `grade_or_record` never raises and records such problems as a result.
+`grade_submission` grades a notebook given as bytes (nothing is written to disk), `grade_notebook` one
+given as a path; both raise GradersError for input that cannot be graded (missing, not a notebook,
+another assignment). `grade_or_record` never raises and records such problems as a result.
+The pytest run itself is the judge's (graders/judge/pytest_run.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .course import Assignment, get_assignment
 from .errors import GradersError, WorkerError, WrongAssignment
 from .judge.causes import RanCell
-from .notebook import Notebook, read_notebook
+from .notebook import Notebook, parse_notebook, read_notebook
 from .result import CellOutcome, SubmissionResult
 from .sandbox import Launcher, Limits, choose_launcher
-
-JUDGE_INI = Path(__file__).resolve().parent / "judge" / "judge.ini"
 
 
 def resolve_device(device: str) -> str:
@@ -63,38 +62,41 @@ def default_hidden_seed(*, assignment: str = "", student: str = "", root: Path |
 def run_checks(*, assignment: Assignment, submission: object, device: str, public_only: bool = False,
                hidden_seed: int | None = None, cells: Sequence[RanCell] = ()) -> list:
     """Run the assignment's pytest checks in this (the judge's) process against `submission`."""
-    import pytest
+    from .judge.plugin import JudgeContext
+    from .judge.pytest_run import run_check_module
 
-    from .judge.plugin import JudgeContext, JudgePlugin, RESULTS
+    seed = default_hidden_seed(assignment=assignment.name) if hidden_seed is None else hidden_seed
+    context = JudgeContext(submission=submission, device=device, public_only=public_only, seed=seed, cells=tuple(cells))
+    return run_check_module(assignment.module_path, context, name=assignment.name)
 
-    plugin = JudgePlugin(JudgeContext(submission=submission, device=device, public_only=public_only,
-                                       seed=default_hidden_seed(assignment=assignment.name) if hidden_seed is None else hidden_seed,
-                                       cells=tuple(cells)))
-    holder: dict[str, list] = {}
 
-    class _Grab:
-        def pytest_unconfigure(self, config: pytest.Config) -> None:
-            holder["results"] = config.stash.get(RESULTS, [])
-
-    args = ["-c", str(JUDGE_INI), "--rootdir", str(assignment.module_path.parent), "-q", str(assignment.module_path)]
-    sink = io.StringIO()
-    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        code = pytest.main(args, plugins=[plugin, _Grab()])
-    results = holder.get("results", [])
-    if not results and code not in (0, 1):
-        raise GradersError(f"the checks of {assignment.name!r} could not run (pytest exit {int(code)}): {sink.getvalue()[-800:]}")
-    return results
+def grade_submission(*, notebook: bytes, name: str = "submission.ipynb", assignment: str, student: str = "",
+                     device: str = "auto", launcher: Launcher | None = None, limits: Limits | None = None,
+                     public_only: bool = False, require_sandbox: bool = False,
+                     hidden_seed: int | None = None) -> SubmissionResult:
+    """Grade one submission given as the notebook's bytes; `name` is how messages name it."""
+    return _grade(lambda: parse_notebook(notebook, name), assignment=assignment, student=student, device=device,
+                  launcher=launcher, limits=limits, public_only=public_only, require_sandbox=require_sandbox,
+                  hidden_seed=hidden_seed)
 
 
 def grade_notebook(*, path: str | Path, assignment: str, student: str = "", device: str = "auto",
                    launcher: Launcher | None = None, limits: Limits | None = None, public_only: bool = False,
                    require_sandbox: bool = False, hidden_seed: int | None = None) -> SubmissionResult:
+    """Grade the notebook at `path`."""
+    return _grade(lambda: read_notebook(path), assignment=assignment, student=student, device=device,
+                  launcher=launcher, limits=limits, public_only=public_only, require_sandbox=require_sandbox,
+                  hidden_seed=hidden_seed)
+
+
+def _grade(load: Callable[[], Notebook], *, assignment: str, student: str, device: str, launcher: Launcher | None,
+           limits: Limits | None, public_only: bool, require_sandbox: bool, hidden_seed: int | None) -> SubmissionResult:
     from .judge.session import Submission, WorkerCrashed, WorkerSession
     from .worker.codec import ProtocolError
 
     started = time.monotonic()
     spec = get_assignment(assignment)
-    nb = read_notebook(path)
+    nb = load()
     check_assignment_of(nb, spec)
     dev = resolve_device(device)
     launcher = launcher or choose_launcher(require_sandbox=require_sandbox)
@@ -145,10 +147,16 @@ def grade_notebook(*, path: str | Path, assignment: str, student: str = "", devi
     return result.bound()
 
 
-def grade_or_record(*, path: str | Path, assignment: str, student: str = "", **kw: object) -> SubmissionResult:
-    """Like grade_notebook, but a problem with the input becomes a recorded `error` result."""
+def grade_or_record(*, path: str | Path | None = None, assignment: str, student: str = "", notebook: bytes | None = None,
+                    name: str = "submission.ipynb", **kw: object) -> SubmissionResult:
+    """Like grade_notebook (or grade_submission, given the `notebook`'s bytes and its `name`), but a problem
+    with the input becomes a recorded `error` result."""
+    if (path is None) == (notebook is None):
+        raise TypeError("grade_or_record needs either path= or notebook= (bytes)")
     started = time.monotonic()
     try:
+        if notebook is not None:
+            return grade_submission(notebook=notebook, name=name, assignment=assignment, student=student, **kw)  # type: ignore[arg-type]
         return grade_notebook(path=path, assignment=assignment, student=student, **kw)  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001 - one notebook must never cost the others their results (graders ci)
         message = str(exc) if isinstance(exc, GradersError) else f"the grader failed on this notebook ({type(exc).__name__}: {exc})"

@@ -68,6 +68,12 @@ def read_notebook(path: str | Path) -> Notebook:
         raw = p.read_bytes()
     except OSError as exc:
         raise NotANotebook(p, f"cannot read it: {exc.strerror}") from None
+    return parse_notebook(raw, p)
+
+
+def parse_notebook(raw: bytes, path: str | Path) -> Notebook:
+    """A notebook from its bytes; `path` is how messages name it (it need not exist)."""
+    p = Path(path)
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -11,7 +11,7 @@ import pytest
 
 from graders import GradersError
 from graders.errors import NotANotebook, UnknownAssignment, WrongAssignment
-from graders.grade import grade_notebook, grade_or_record
+from graders.grade import grade_notebook, grade_or_record, grade_submission
 
 DATA = Path(__file__).parent / "data" / "tensors"
 
@@ -110,6 +110,19 @@ def test_notebook_of_another_assignment(tmp_path: Path, launcher) -> None:  # ty
     p.write_text(json.dumps(nb))
     with pytest.raises(WrongAssignment, match="belongs to assignment 'vision', not 'tensors'"):
         grade_notebook(path=p, assignment="tensors", launcher=launcher)
+
+
+def test_a_submission_given_as_bytes_is_graded_like_its_file(graded, launcher) -> None:  # type: ignore[no-untyped-def]
+    """The judge grades notebook bytes without writing them anywhere; `name` is what messages call it."""
+    data = (DATA / "wrong-dtype.ipynb").read_bytes()
+    r = grade_submission(notebook=data, name="alice/tensors.ipynb", assignment="tensors", device="cpu", launcher=launcher)
+    by_path = graded("wrong-dtype")
+    assert (r.status, r.score) == (by_path.status, by_path.score) == ("graded", 8.5)
+    assert [(c.id, c.status, c.message) for c in r.checks] == [(c.id, c.status, c.message) for c in by_path.checks]
+    rec = grade_or_record(notebook=b"{not json", name="alice/tensors.ipynb", assignment="tensors", launcher=launcher)
+    assert rec.status == "error" and rec.message.startswith("alice/tensors.ipynb: not a Jupyter notebook (it is not valid JSON")
+    with pytest.raises(TypeError):
+        grade_or_record(assignment="tensors")
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

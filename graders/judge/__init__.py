@@ -1,1 +1,1 @@
-"""The trusted side: a session with one worker, the proxy checks call, and our pytest plugin."""
+"""The trusted side: a session with one worker, the proxy checks call, our pytest plugin and the pytest run of one submission."""

@@ -1,6 +1,7 @@
 """Our pytest plugin: provides the `submission` fixture and turns test outcomes into CheckResults.
 
-Hooks stay thin; `build_check_result` is a pure function; state lives in `config.stash`.
+Hooks stay thin; `build_check_result` is a pure function; state lives in `config.stash` (the run's
+context and results) and `item.stash` (the phases of the check being run).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from .session import CallTimeout, StudentCodeError, WorkerCrashed
 
 RESULTS = pytest.StashKey[list[CheckResult]]()
 CONTEXT = pytest.StashKey["JudgeContext"]()
+Phase = tuple[str, pytest.ExceptionInfo[BaseException] | None, float]  # (when, what it raised, seconds)
+PHASES = pytest.StashKey[list[Phase]]()  # of one check, while it runs
+SHORT_REPR_CHARS = 2000
 
 
 @dataclass
@@ -86,7 +90,7 @@ def classify(excinfo: pytest.ExceptionInfo[BaseException] | None, *, cells: Sequ
     return "error", f"the grader could not check this answer ({type(exc).__name__}: {exc})"
 
 
-def build_check_result(spec: CheckSpec, phases: list[tuple[str, pytest.ExceptionInfo[BaseException] | None, float]],
+def build_check_result(spec: CheckSpec, phases: list[Phase],
                        properties: list[tuple[str, object]], observed: list[Observed] | None = None, *,
                        cells: Sequence[RanCell] = ()) -> CheckResult:
     status, message, trace = "passed", "", ""
@@ -113,7 +117,6 @@ class JudgePlugin:
 
     def __init__(self, context: JudgeContext) -> None:
         self.context = context
-        self._phases: dict[str, list[tuple[str, Any, float]]] = {}
 
     def pytest_configure(self, config: pytest.Config) -> None:
         config.stash[RESULTS] = []
@@ -142,11 +145,21 @@ class JudgePlugin:
                 keep.append(item)
         items[:] = keep
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-        report = yield
-        self._phases.setdefault(item.nodeid, []).append((call.when, call.excinfo, call.duration))
-        return report
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport | None:
+        """Keep the phase for the check's result; report a failure without pytest's formatted traceback
+        (source lines read and laid out for a terminal that is not there, ~10 ms a failure: the judge's
+        messages come from the exception itself). Anything else gets pytest's own report."""
+        item.stash.setdefault(PHASES, []).append((call.when, call.excinfo, call.duration))
+        exc = call.excinfo
+        if not isinstance(exc, pytest.ExceptionInfo) or isinstance(exc.value, (pytest.skip.Exception, BaseExceptionGroup)):
+            return None
+        try:
+            text = f"{exc.typename}: {exc.value}"[:SHORT_REPR_CHARS]
+        except Exception:  # noqa: BLE001 - an exception whose str() fails is still reported
+            text = exc.typename
+        return pytest.TestReport(item.nodeid, item.location, dict.fromkeys(item.keywords, 1), "failed", text, call.when,
+                                 (), call.duration, call.start, call.stop, user_properties=item.user_properties)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
@@ -155,7 +168,9 @@ class JudgePlugin:
         start = len(log)
         outcome = yield
         spec = spec_of(item)
-        phases = self._phases.pop(item.nodeid, [])
+        phases = item.stash.get(PHASES, [])
+        if PHASES in item.stash:
+            del item.stash[PHASES]
         if spec is not None and phases:
             props = list(getattr(item, "user_properties", []))
             item.config.stash[RESULTS].append(build_check_result(spec, phases, props, log[start:],

@@ -72,6 +72,31 @@ def test_public_only_drops_hidden_checks(pytester: pytest.Pytester) -> None:
     assert ids == {"q1::passes", "q2::student_raised", "q2::not_implemented"}
 
 
+def test_failures_are_reported_without_formatted_tracebacks(pytester: pytest.Pytester) -> None:
+    """pytest's own report of a failing check is one line (the judge never lays out tracebacks);
+    each check's phases live in its item's stash only while it runs."""
+    from graders.judge.plugin import PHASES
+
+    seen: dict[str, object] = {}
+
+    class Look:
+        def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+            if report.failed:
+                seen[report.nodeid] = report.longrepr
+
+        def pytest_collection_finish(self, session: pytest.Session) -> None:
+            seen["items"] = session.items
+
+    pytester.makepyfile(test_checks=CHECKS)
+    plugin = JudgePlugin(JudgeContext(submission=Answers(), device="cpu"))
+    pytester.inline_run("-p", "no:cacheprovider", plugins=[plugin, Look()])
+    items = seen.pop("items")
+    assert seen["test_checks.py::test_fails"] == "CheckFailure: `f` returned 3, expected 4"
+    assert seen["test_checks.py::test_hangs"].startswith("CallTimeout: ")  # type: ignore[union-attr]
+    assert len(seen) == 4 and all(isinstance(r, str) for r in seen.values())
+    assert not any(PHASES in item.stash for item in items)  # type: ignore[attr-defined]
+
+
 def test_exceptions_are_plain_classes() -> None:
     assert issubclass(CallTimeout, Exception) and issubclass(StudentCodeError, Exception)
 
