@@ -53,7 +53,8 @@ def _extra_steps(*, root: Path, name: str, release: Path) -> None:
         from . import selfcheck  # the otter self-check files (public checks only)
     except ImportError:
         return
-    selfcheck.write_tests(assignment=get_assignment(name), release=release)
+    spec = get_assignment(name)
+    selfcheck.write_tests(assignment=spec, release=release, source=spec.source_notebook(root))
 
 
 def generate_assignment(*, name: str, root: Path | None = None, out: Path | None = None) -> Path:

@@ -22,7 +22,8 @@ from pathlib import Path
 from ..errors import CourseError
 
 RUNTIME = "graders.selfcheck.runtime"  # the student runtime (shipped once per assignment)
-RUNTIME_NAMES = ("NotebookSubmission", "fixtures", "parametrized", "strict", "CallTimeout", "StudentCodeError", "check_version")
+RUNTIME_NAMES = ("NotebookSubmission", "fixtures", "strict", "CallTimeout", "StudentCodeError", "check_version")
+PARAMETRIZED, FIXTURE = "parametrized", "fixture"  # also shipped: when a public check is parametrized, uses a fixture of its module
 # judge-side names a check may import, and what stands for them in the student's kernel
 ALIASES = {
     **{(m, n): n for m in ("graders.checks", "graders.checks.calls", "graders.judge.session", "graders.judge")
@@ -187,11 +188,12 @@ def fixture_scope(node: ast.FunctionDef) -> str:
 class Bundle:
     """Collects, per module, the top-level statements that the public checks need."""
 
-    def __init__(self, top: ModuleSource, hidden_names: set[str]) -> None:
+    def __init__(self, top: ModuleSource, hidden_names: set[str], omit: frozenset[str] = frozenset()) -> None:
         self.top = top
         self.hidden_names = hidden_names
+        self.omit = omit  # modules left out: the names imported from them are None (code that uses them checks)
         self.selected: dict[str, set[int]] = {}  # module -> statement indexes
-        self.injections: dict[str, dict[int, list[tuple[str, str, str]]]] = {}  # module -> stmt -> (local, module, attr)
+        self.injections: dict[str, dict[int, list[tuple[str, str | None, str]]]] = {}  # module -> stmt -> (local, module or None, attr)
         self.order: list[str] = []  # modules, dependencies first
         self.modules: dict[str, ModuleSource] = {top.name: top}
         self._seen: set[tuple[str, str]] = set()
@@ -225,6 +227,9 @@ class Bundle:
                     elif target not in SHARED_WITH_KERNEL and any(target == j or target.startswith(j + ".") for j in JUDGE_ONLY):
                         raise CourseError(f"{mod.path}: the public check {why} uses {orig} from {target}, which exists only "
                                           "in the judge; public checks may use graders.checks and the assignment's own helpers")
+                    if target in self.omit:
+                        self.injections.setdefault(mod.name, {}).setdefault(st.index, []).append((local, None, orig))
+                        continue
                     src = self._module(target)
                     self.need(src, orig, why=why)
                     self.injections.setdefault(mod.name, {}).setdefault(st.index, []).append((local, target, orig))
@@ -277,14 +282,15 @@ class Bundle:
             if st.index not in self.selected.get(name, ()):
                 continue
             if isinstance(st.node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and parts:
-                parts.append("\n")
+                parts.append("")  # one blank line before a definition
             if rewrite and st.index in rewrite:
                 parts.append(rewrite[st.index])
                 continue
             inj = self.injections.get(name, {}).get(st.index)
             node = st.node
             if inj:
-                parts.extend(f"{local} = _graders_modules[{target!r}].{attr}" for local, target, attr in inj)
+                parts.extend(f"{local} = _graders_modules[{target!r}].{attr}" if target is not None else f"{local} = None"
+                             for local, target, attr in inj)
             elif isinstance(node, ast.ImportFrom) and node.module == "__future__":
                 continue
             elif isinstance(node, (ast.Import, ast.ImportFrom)):

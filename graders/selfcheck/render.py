@@ -7,31 +7,39 @@
 
 The support module sits in a folder of its own, so otter's `grader.check_all()` (every tests/*.py)
 never lists it as a question. Each test file carries the support's VERSION: a kernel that still holds
-an older support module is told to restart (runtime.check_version).
+an older support module is told to restart (runtime.check_version). What the support copies is
+stripped of docstrings, comments and blank lines (strip.py); the forward-trace recorder
+(graders/worker/observe.py) is shipped only to assignments whose students build `nn.Module`s
+(`ships_trace`): elsewhere no forward pass would ever be recorded, and the runtime runs without it.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import re
 import shutil
 from pathlib import Path
 from typing import Any
 
+from ..course import course_root
 from ..errors import CourseError
 from . import runtime as _runtime_module
-from .bundle import RUNTIME, RUNTIME_NAMES, Bundle, ModuleSource, fixture_scope, is_fixture_def, loads
+from .bundle import (FIXTURE, PARAMETRIZED, RUNTIME, RUNTIME_NAMES, SHARED_WITH_KERNEL, Bundle, ModuleSource, fixture_scope,
+                     is_fixture_def, loads)
 from .collect import Check, collect_checks, import_assignment
+from .strip import strip_code
 
 SUPPORT = Path("_support") / "selfcheck.py"  # inside tests/
 BUILTIN_FIXTURES = ("submission", "device", "record_property", "tmp_path")
 
 
-def write_tests(*, assignment: Any, release: Path) -> list[Path]:
+def write_tests(*, assignment: Any, release: Path, source: Path | None = None, trace: bool | None = None) -> list[Path]:
     """Write `release/tests/<grade_id>.py` for every question of `assignment` and the support module
-    `release/tests/_support/selfcheck.py`; returns the paths of the question files."""
-    support, files = build_files(assignment)
+    `release/tests/_support/selfcheck.py`; returns the paths of the question files. `source`, `trace`:
+    as for `build_files`."""
+    support, files = build_files(assignment, source=source, trace=trace)
     tests = Path(release) / "tests"
     tests.mkdir(parents=True, exist_ok=True)
     for old in tests.glob("*.py"):
@@ -53,8 +61,12 @@ def build_test_files(assignment: Any) -> dict[str, str]:
     return build_files(assignment)[1]
 
 
-def build_files(assignment: Any) -> tuple[str, dict[str, str]]:
-    """(the support module's source, grade_id -> source of its otter test file)."""
+def build_files(assignment: Any, *, source: Path | None = None, trace: bool | None = None) -> tuple[str, dict[str, str]]:
+    """(the support module's source, grade_id -> source of its otter test file). `trace`: ship the
+    forward-trace recorder; by default when the source notebook (`source`, else the course's
+    source/<a>/<a>.ipynb) builds nn.Modules, or cannot be read."""
+    if trace is None:
+        trace = ships_trace(source if source is not None else assignment.source_notebook(course_root()))
     module = import_assignment(assignment)
     top = ModuleSource.of_module(module.__name__, Path(module.__file__ or assignment.module_path))
     checks = collect_checks(module, top)
@@ -63,17 +75,20 @@ def build_files(assignment: Any) -> tuple[str, dict[str, str]]:
         raise CourseError(f"{top.path}: checks count toward {', '.join(unknown)}, which QUESTIONS does not list")
     hidden_names = {c.func for c in checks if c.hidden}
     call_timeout = float(getattr(getattr(assignment, "limits", None), "call_timeout", 30.0))
-    shared = Bundle(top, hidden_names)  # the support: what the public checks of every question need
+    omit = frozenset() if trace else frozenset(SHARED_WITH_KERNEL)
+    shared = Bundle(top, hidden_names, omit)  # the support: what the public checks of every question need
     shared.modules[RUNTIME] = runtime = ModuleSource.of_module(RUNTIME, Path(_runtime_module.__file__))
-    for n in RUNTIME_NAMES:
+    for n in RUNTIME_NAMES + ((PARAMETRIZED,) if any(c.parametrize for c in checks if not c.hidden) else ()):
         shared.need(runtime, n, why="(self-check runtime)")
     questions = {}
     for gid in assignment.questions:
         public = [c for c in checks if c.grade_id == gid and not c.hidden]
-        bundle = Bundle(top, hidden_names)
+        bundle = Bundle(top, hidden_names, omit)
         fixtures = _need_public(bundle, public)
         _need_public(shared, public)
         questions[gid] = (public, bundle, fixtures)
+    if shared.fixtures:  # the assignment's own fixtures that public checks use
+        shared.need(runtime, FIXTURE, why="(self-check runtime)")
     support = _render_support(assignment.name, shared)
     version = _version(support)
     support = support.replace("VERSION = ''", f"VERSION = {version!r}", 1)
@@ -81,6 +96,25 @@ def build_files(assignment: Any) -> tuple[str, dict[str, str]]:
     files = {gid: _render_question(assignment.name, gid, public, bundle, fixtures, call_timeout, version)
              for gid, (public, bundle, fixtures) in questions.items()}
     return support, files
+
+
+def ships_trace(notebook: Path) -> bool:
+    """Whether the code cells of `notebook` build torch.nn modules (`class Net(nn.Module)`, `nn.Linear(...)`,
+    names imported from torch.nn): only then can a check's call run a forward pass worth tracing. True
+    when the notebook cannot be read (the recorder is shipped rather than missed)."""
+    try:
+        cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
+        code = "\n".join("".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+                         for c in cells if c.get("cell_type") == "code")
+    except (OSError, ValueError, KeyError, TypeError):
+        return True
+    return bool(_NN_MODULE.search(code))
+
+
+# `nn.Linear`, `torch.nn.Module`, `nn.modules.Conv2d`; `from torch.nn import Linear` (not `functional as F`)
+_NN_MODULE = re.compile(r"\bnn\.(?:modules\.)?[A-Z]\w*"
+                        r"|^[ \t]*from[ \t]+torch\.nn(?:\.\w+)*[ \t]+import[ \t(]+(?:\w+(?:[ \t]+as[ \t]+\w+)?[ \t]*,[ \t]*)*[A-Z]",
+                        re.MULTILINE)
 
 
 def _version(support: str) -> str:
@@ -112,32 +146,25 @@ def _need_public(bundle: Bundle, public: list[Check]) -> list[str]:
     return wanted_fixtures
 
 
-_SUPPORT_HEADER = '''"""Self-check support of assignment `{assignment}`: loaded once per kernel by every tests/<question>.py.
-
-Generated by `graders generate`; do not edit (it is overwritten). It holds the self-check runtime and
-the helpers of the graders package that the public checks use (copies; standard library and torch only).
-"""
+_SUPPORT_HEADER = '''"""Self-check support of assignment `{assignment}`, loaded once per kernel by every tests/<question>.py:
+the self-check runtime and the graders helpers the public checks use (copies without their docstrings and
+comments; standard library and torch only). Generated by `graders generate`; do not edit (it is overwritten)."""
 VERSION = ''
 ASSIGNMENT = {assignment!r}
 modules = {{}}
 
-
 def _graders_module(_name, _source):
-    import sys
-    import types
-    # registered under a private name (dataclasses need it); never shadows a real `graders`
-    private = '_graders_bundle.' + _name
+    import sys, types
+    private = '_graders_bundle.' + _name  # a private name (dataclasses need one): never shadows a real `graders`
     module = sys.modules[private] = types.ModuleType(private)
     module.__dict__['_graders_modules'] = modules
     exec(compile(_source, '<' + _name + '>', 'exec'), module.__dict__)
     modules[_name] = module
     return module
 
-
 '''
 
 _SUPPORT_FOOTER = '''runtime = modules[{runtime!r}]
-
 
 def require(version):
     """The runtime, for a test file made with support `version` (else: restart the kernel, or fetch again)."""
@@ -149,25 +176,20 @@ def require(version):
 def _render_support(assignment: str, shared: Bundle) -> str:
     parts = [_SUPPORT_HEADER.format(assignment=assignment)]
     for m in shared.module_order():
-        parts.append(f"_graders_module({m!r}, {_pystr(shared.module_text(m))})\n\n")
+        parts.append(f"_graders_module({m!r}, {_pystr(strip_code(shared.module_text(m)))})\n")
+    parts.append("\n")
     parts.append(_SUPPORT_FOOTER.format(runtime=RUNTIME))
     return "".join(parts)
 
 
-_HEADER = '''"""Public checks of question `{gid}` of assignment `{assignment}`, for `grader.check("{gid}")`.
-
-Generated by `graders generate` from the course's checks; do not edit (it is overwritten).
-These are the public checks only: when your notebook is graded, hidden checks also run, with
-other inputs. Passing here means the public checks will pass at grading too.
-"""
+_HEADER = '''"""Public checks of question `{gid}` of assignment `{assignment}`, for `grader.check("{gid}")`. Generated
+by `graders generate` from the course's checks; do not edit (it is overwritten). When your notebook is graded,
+hidden checks also run, with other inputs; passing here means these public checks will pass at grading too."""
 '''
 
 _LOADER = '''
-
 def _graders_load(key):
-    import importlib.util
-    import os
-    import sys
+    import importlib.util, os, sys
     if key not in sys.modules:  # tests/_support/selfcheck.py, once per kernel
         # this file's folder: otter compiles it with its path, but first execs it without (its caller has `path`)
         here, frame = _graders_load.__code__.co_filename, sys._getframe(1)
@@ -181,11 +203,9 @@ def _graders_load(key):
         sys.modules[key] = module
     return sys.modules[key]
 
-
 _graders_support = _graders_load({key!r})
 _graders_rt, _graders_modules = _graders_support.require({version!r}), _graders_support.modules
 _graders_config = {{'assignment': {assignment!r}, 'call_timeout': {call_timeout!r}}}
-
 '''
 
 
@@ -211,7 +231,7 @@ def _render_question(assignment: str, gid: str, public: list[Check], bundle: Bun
     parts.append(_LOADER.format(support=", ".join(map(repr, SUPPORT.parts)), key=f"_graders_selfcheck_{assignment}", version=version,
                                 assignment=assignment, call_timeout=call_timeout))
     fixtures_spec = ", ".join(
-        f"{f!r}: ({f}, {tuple(_arg_names(bundle.fixtures[f]))!r}, {fixture_scope(bundle.fixtures[f])!r}, "
+        f"{f!r}: _graders_rt.fixture({f!r}, {f}, {tuple(_arg_names(bundle.fixtures[f]))!r}, {fixture_scope(bundle.fixtures[f])!r}, "
         f"{_is_generator(bundle.fixtures[f])!r})" for f in fixtures)
     parts.append(f"# ---- from graders/assignments/{top.path.name}: the public checks of {gid!r} and what they use ----\n")
     parts.append(bundle.module_text(top.name, rewrite=rewrite))

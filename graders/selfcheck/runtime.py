@@ -1,9 +1,10 @@
 """The self-check runtime: what runs in the student's own kernel when `grader.check("<q>")` runs.
 
-`graders generate` copies this module (with the helpers of graders.checks the public checks use and
-the forward-trace recorder of graders/worker/observe.py) once per assignment, into
-`release/<a>/tests/_support/selfcheck.py`; each otter test file `release/<a>/tests/<q>.py` loads it
-(`check_version` tells a kernel that still holds an older copy to restart). It mirrors the judge's
+`graders generate` copies this module once per assignment into `release/<a>/tests/_support/selfcheck.py`
+(stripped of docstrings and comments), with the helpers of graders.checks the public checks use and, for
+assignments whose students build `nn.Module`s, the forward-trace recorder of graders/worker/observe.py
+(elsewhere `ForwardTrace` is None: no trace is recorded). Each otter test file `release/<a>/tests/<q>.py`
+loads it (`check_version` tells a kernel that still holds an older copy to restart). It mirrors the judge's
 `Submission` (graders/judge/session.py) and the worker's codec (graders/worker/codec.py): arguments
 cross as copies, results come back as copies or handles. Standard library and torch only: students do
 not have the graders package.
@@ -140,36 +141,23 @@ class LocalObject:
         return f"<{'.'.join((self.type_name,) + self._attrs)} (lives in the notebook)>"
 
 
-def _to_student(value: Any, depth: int = 0) -> Any:
-    """What the worker would receive for `value` sent by a check (a fresh copy)."""
+def _crossing(value: Any, leaf: Any, verb: str, depth: int = 0, in_key: bool = False) -> Any:
+    """A fresh copy of `value` as it would cross between judge and worker: None, bool, str, int, float, dtypes
+    and devices as they are, numpy numbers as Python numbers, numpy arrays of numbers copied, lists, tuples
+    (torch.Size too) and dicts item by item; anything else is `leaf(value, in_key)` (in_key: in a dict key)."""
     import torch
 
     if depth > 32:
-        raise ValueError("value is nested too deeply to send")
+        raise ValueError(f"value is nested too deeply to {verb}")
     t = type(value)
-    if value is None or t in (bool, str, int, float):
+    if value is None or t in (bool, str, int, float) or t is torch.dtype or t is torch.device:
         return value
     if t is list:
-        return [_to_student(v, depth + 1) for v in value]
+        return [_crossing(v, leaf, verb, depth + 1, in_key) for v in value]
     if t is tuple or t is torch.Size:
-        return tuple(_to_student(v, depth + 1) for v in value)
+        return tuple(_crossing(v, leaf, verb, depth + 1, in_key) for v in value)
     if t is dict:
-        return {_to_student(k, depth + 1): _to_student(v, depth + 1) for k, v in value.items()}
-    if t is torch.dtype or t is torch.device:
-        return value
-    if isinstance(value, torch.Tensor):
-        plain = torch.Tensor.as_subclass(value, torch.Tensor)
-        data = plain.detach()
-        if data.is_sparse or data.layout != torch.strided:
-            data = data.to_dense()
-        data = data.to("cpu").contiguous().clone()
-        if plain.requires_grad and data.is_floating_point():
-            data.requires_grad_(True)
-        return data
-    if type(value).__name__ == "LocalObject" and hasattr(value, "_obj"):  # also one made by another question's file
-        if value._attrs:
-            raise TypeError("only whole objects can be passed back to the notebook's code")
-        return value._obj
+        return {_crossing(k, leaf, verb, depth + 1, True): _crossing(v, leaf, verb, depth + 1, in_key) for k, v in value.items()}
     try:
         import numpy as np
 
@@ -179,48 +167,57 @@ def _to_student(value: Any, depth: int = 0) -> Any:
             return value.item()
     except ImportError:  # pragma: no cover
         pass
-    raise TypeError(f"cannot send a {t.__name__} to the notebook's code")
+    return leaf(value, in_key)
 
 
-def _to_check(value: Any, sub: NotebookSubmission, depth: int = 0, trace: str = "") -> Any:
-    """What the judge would get back for `value` returned by the student's code (`trace`: the forward
-    pass that made it, kept on returned tensors as `graders_trace` as the judge's session does)."""
+def _tensor_copy(value: Any) -> tuple[Any, Any]:
+    """(the tensor as a plain torch.Tensor, a dense, contiguous, detached copy of it on the CPU)."""
     import torch
 
-    if depth > 32:
-        raise ValueError("value is nested too deeply to return")
-    t = type(value)
-    if value is None or t in (bool, str, int, float):
-        return value
-    if t is list:
-        return [_to_check(v, sub, depth + 1, trace) for v in value]
-    if t is tuple or t is torch.Size:
-        return tuple(_to_check(v, sub, depth + 1, trace) for v in value)
-    if t is dict:
-        return {_to_check(k, sub, depth + 1): _to_check(v, sub, depth + 1, trace) for k, v in value.items()}
-    if t is torch.dtype or t is torch.device:
-        return value
-    if isinstance(value, torch.Tensor):
-        plain = torch.Tensor.as_subclass(value, torch.Tensor)
-        data = plain.detach()
-        if data.is_sparse or data.layout != torch.strided:
-            data = data.to_dense()
-        out = data.to("cpu").contiguous().clone()
+    plain = torch.Tensor.as_subclass(value, torch.Tensor)
+    data = plain.detach()
+    if data.is_sparse or data.layout != torch.strided:
+        data = data.to_dense()
+    return plain, data.to("cpu").contiguous().clone()
+
+
+def _to_student(value: Any) -> Any:
+    """What the worker would receive for `value` sent by a check (a fresh copy)."""
+
+    def leaf(value: Any, in_key: bool) -> Any:
+        import torch
+
+        if isinstance(value, torch.Tensor):
+            plain, data = _tensor_copy(value)
+            if plain.requires_grad and data.is_floating_point():
+                data.requires_grad_(True)
+            return data
+        if type(value).__name__ == "LocalObject" and hasattr(value, "_obj"):  # also one made by another question's file
+            if value._attrs:
+                raise TypeError("only whole objects can be passed back to the notebook's code")
+            return value._obj
+        raise TypeError(f"cannot send a {type(value).__name__} to the notebook's code")
+
+    return _crossing(value, leaf, "send")
+
+
+def _to_check(value: Any, sub: NotebookSubmission, trace: str = "") -> Any:
+    """What the judge would get back for `value` returned by the student's code (`trace`: the forward
+    pass that made it, kept on returned tensors as `graders_trace` as the judge's session does)."""
+
+    def leaf(value: Any, in_key: bool) -> Any:
+        import torch
+
+        if not isinstance(value, torch.Tensor):
+            return LocalObject(sub, value)
+        plain, out = _tensor_copy(value)
         out.graders_meta = _TensorMeta(bool(plain.requires_grad), plain.grad_fn is not None, str(plain.device),  # type: ignore[attr-defined]
                                        isinstance(value, torch.nn.Parameter))
-        if trace:
+        if trace and not in_key:
             out.graders_trace = trace  # type: ignore[attr-defined]
         return out
-    try:
-        import numpy as np
 
-        if t is np.ndarray and value.dtype.kind in "biuf":
-            return np.array(value, copy=True)
-        if isinstance(value, np.generic) and value.dtype.kind in "biuf":
-            return _to_check(value.item(), sub, depth, trace)
-    except ImportError:  # pragma: no cover
-        pass
-    return LocalObject(sub, value)
+    return _crossing(value, leaf, "return")
 
 
 def _seed_all(seed: int | None) -> None:
@@ -252,6 +249,12 @@ def _where(exc: BaseException) -> str:
     f = frames[-1]
     line = (f.line or linecache.getline(f.filename, f.lineno or 0)).strip()
     return f"line {f.lineno} of {f.name}" + (f": {line[:120]}" if line else "")
+
+
+def _tracer() -> Any:
+    """A recorder of the forward pass, layer by layer, as the worker records it for the judge; None in the
+    support of an assignment whose students build no nn.Module (shipped without observe.py: no trace shown)."""
+    return ForwardTrace() if ForwardTrace is not None else None
 
 
 class NotebookSubmission:
@@ -305,7 +308,7 @@ class NotebookSubmission:
         sink = io.StringIO()
         use_alarm = seconds > 0 and threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
         old_handler = None
-        tracer = ForwardTrace()  # the forward pass layer by layer, as the worker records it for the judge
+        tracer = _tracer()
         try:
             with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
                 try:
@@ -318,7 +321,7 @@ class NotebookSubmission:
                         old_handler = signal.signal(signal.SIGALRM, on_alarm)
                         signal.setitimer(signal.ITIMER_REAL, seconds)
                     try:
-                        with tracer:
+                        with tracer if tracer is not None else contextlib.nullcontext():
                             value = fn(*a, **kw)
                     finally:
                         if use_alarm:
@@ -329,14 +332,14 @@ class NotebookSubmission:
                     raise
                 except BaseException as exc:  # noqa: BLE001 - student code may raise anything
                     mro = [c.__name__ for c in type(exc).__mro__][:20]
-                    data = tracer.data()
+                    data = tracer.data() if tracer is not None else None
                     raise StudentCodeError(what, type(exc).__name__, str(exc)[:2000], mro, _where(exc),
                                            trace=render_trace(data) if data and data.get("failed") else "") from None
         finally:
             if old_handler is not None:
                 signal.signal(signal.SIGALRM, old_handler)
         try:
-            return _to_check(value, self, trace=render_trace(tracer.data()))
+            return _to_check(value, self, trace=render_trace(tracer.data()) if tracer is not None else "")
         except Exception as exc:  # noqa: BLE001
             raise StudentCodeError(what, type(exc).__name__, f"the returned value could not be sent to the grader: {exc}") from None
 
@@ -381,22 +384,32 @@ def fixtures(env: dict[str, Any], names: tuple[str, ...], defined: dict[str, Any
 
             value = pathlib.Path(tempfile.mkdtemp(prefix="selfcheck-"))
         else:
-            fn, args, scope, is_gen = defined[name]
-            key = f"{config.get('assignment')}::{name}"
-            cache = _fixture_cache()
-            fp = _fingerprint(env)
-            if scope != "function" and key in cache and cache[key][0] == fp:
-                value = cache[key][1]
-            else:
-                value = fn(**{a: get(a) for a in args})
-                if is_gen:
-                    value = next(value)
-                if scope != "function":
-                    cache[key] = (fp, value)
+            value = defined[name](env, config, get)  # made by `fixture`
         local[name] = value
         return value
 
     return [get(n) for n in names]
+
+
+def fixture(name: str, fn: Any, args: tuple[str, ...], scope: str, is_gen: bool) -> Any:
+    """The @pytest.fixture function `fn` of the assignment module as `fixtures` asks for its value (the test
+    file lists them; shipped only to assignments whose public checks use one): a module- or session-scoped
+    value is kept while the notebook's definitions stay the same (a training run shared by check_all)."""
+
+    def value_of(env: dict[str, Any], config: dict[str, Any], get: Any) -> Any:
+        key = f"{config.get('assignment')}::{name}"
+        cache = _fixture_cache()
+        fp = _fingerprint(env)
+        if scope != "function" and key in cache and cache[key][0] == fp:
+            return cache[key][1]
+        value = fn(**{a: get(a) for a in args})
+        if is_gen:
+            value = next(value)
+        if scope != "function":
+            cache[key] = (fp, value)
+        return value
+
+    return value_of
 
 
 def parametrized(binder: Any, name: str, points: float, stack: list[tuple[Any, Any]]) -> list[Any]:
