@@ -87,6 +87,7 @@ class ZygoteWorker(WorkerProcess):
             sig = os.WEXITSTATUS(st) - 128  # the namespace's init exits with 128 + N when the worker died of signal N
         return describe_exit(signal_number=sig, code=os.WEXITSTATUS(st) if os.WIFEXITED(st) else st)
 
+
 class ZygoteLauncher:
     """A `Launcher` whose workers are forked from a zygote that has imported torch.
 
@@ -456,12 +457,14 @@ class ZygoteLauncher:
                 pass
         return proc
 
+
 def _dead(pid_text: str) -> bool:
     try:
         pid = int(pid_text)
     except ValueError:
         return False
     return pid != os.getpid() and not Path(f"/proc/{pid}").exists()
+
 
 def _sweep_stale() -> None:
     """What judges killed before they could clean up left behind: staging and socket folders, and

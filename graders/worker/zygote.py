@@ -314,6 +314,7 @@ class _Server:
         self.children[pid] = int(line)
         return {"ok": True, "pid": pid, "init": int(line), "isolation": self.isolation}
 
+
 def _close_quietly(fd: int) -> None:
     try:
         os.close(fd)
