@@ -27,7 +27,7 @@ def launcher():  # type: ignore[no-untyped-def]
             return BwrapLauncher()
     except ImportError:
         pass
-    from graders.sandbox.launch import PlainLauncher
+    from graders.sandbox.plain import PlainLauncher
 
     return PlainLauncher()
 

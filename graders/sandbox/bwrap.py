@@ -12,12 +12,14 @@ What the student's code sees inside (everything else of the host does not exist 
 
 Namespaces: user (uid 65534 inside, no capabilities, no nested user namespaces), PID, network (only
 a loopback of its own), IPC, UTS (hostname `sandbox`), cgroup. The `graders` package itself, hidden
-checks included, is masked wherever it would lie under a bound path (an editable install's `.pth`
-hook too), so `import graders` inside fails. Processes: bwrap's init is PID 1 of the namespace;
+checks included, and the course folder's private parts (private.py; or the `hide` paths a launcher is
+given) are masked wherever they would lie under a bound path (an editable install's `.pth` hook too),
+so `import graders` inside fails. Processes: bwrap's init is PID 1 of the namespace;
 killing bwrap (the judge does, at the end or on a timeout) ends every process in it, detached
-ones (`setsid`, `start_new_session`) included. rlimits come from `set_rlimits` (inherited through
-bwrap); the number of processes is bounded by a pids cgroup where one can be created (see
-`launch.PidsCgroup`), since RLIMIT_NPROC does not bind processes that are root on the host.
+ones (`setsid`, `start_new_session`) included. rlimits are set before bwrap starts (graders/worker/
+isolate.py, inherited through bwrap); the number of processes is bounded by a pids cgroup where one can
+be created (cgroup.py), since RLIMIT_NPROC does not bind processes that are root on the host. The seccomp
+filter (seccomp.py) is loaded by bwrap itself (--seccomp FD).
 """
 
 from __future__ import annotations
@@ -29,16 +31,22 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
+from .cgroup import PidsCgroup
 from .datasets import dataset_binds
-from .launch import PidsCgroup, WorkerProcess, _stage_worker_package, popen_worker, worker_env
 from .limits import Limits
+from .private import private_paths
+from .process import WorkerProcess, popen_worker, stage_worker_package, worker_env
+from .seccomp import bwrap_program
 
 SANDBOX_WORKDIR = "/submission"
 SANDBOX_WORKER = "/opt/graders-worker"
 SANDBOX_UID = 65534  # "nobody" inside the user namespace
 HOSTNAME = "sandbox"
+ZYGOTE_SOCKDIR = "/tmp/.graders-zygote"  # inside the zygote's sandbox: where other judges connect (hidden from workers)
+ZYGOTE_CGROUP = "/tmp/.graders-cgroup"  # inside the zygote's sandbox: its pids cgroup (hidden from workers)
 SHM_BYTES = 64 * 1024**2  # /dev/shm (DataLoader workers use it)
 
 # the parts of /etc that programs need (dynamic loader, time zone); the rest of /etc is not shown
@@ -81,7 +89,7 @@ def _trial(binary: str | None) -> tuple[str | None, tuple[str, ...]]:
     try:
         for ns in attempts:
             stage = Path(tempfile.mkdtemp(prefix="graders-sandbox-", dir=workdir))
-            _stage_worker_package(stage / "worker")
+            stage_worker_package(stage / "worker")
             fds: tuple[int, ...] = ()
             try:
                 args = sandbox_args(workdir=workdir, stage=stage, limits=Limits(), namespaces=ns)
@@ -105,7 +113,7 @@ def _trial(binary: str | None) -> tuple[str | None, tuple[str, ...]]:
 
 def _seccomp_args() -> tuple[tuple[int, ...], list[str]]:
     """(fds to pass, bwrap options) for the seccomp filter; nothing where we have no filter."""
-    program = seccomp_program()
+    program = bwrap_program()
     if program is None:
         return (), []
     r, w = os.pipe()
@@ -140,24 +148,6 @@ def _python_roots() -> list[Path]:
             continue
         roots.append(c)
     return roots
-
-
-COURSE_PRIVATE = ("source", "submitted", "autograded", "feedback", "gradebook.db")
-
-
-def _hidden_paths() -> list[Path]:
-    """What must never be visible inside: the graders package (hidden checks) and the course folder
-    with its private parts (a course folder: one with nbgrader_config.py or source/)."""
-    out = [Path(__file__).resolve().parent.parent]  # graders/ (this file is graders/sandbox/bwrap.py)
-    try:
-        from ..course import course_root
-
-        root = course_root()
-    except Exception:  # noqa: BLE001 - no course here: nothing more to hide
-        return out
-    if (root / "nbgrader_config.py").exists() or (root / "source").is_dir():
-        out += [root, *(root / name for name in COURSE_PRIVATE)]
-    return out
 
 
 @functools.cache
@@ -230,70 +220,10 @@ def _gpu_binds() -> list[str]:
     return args
 
 
-# ---------------------------------------------------------------- seccomp: memory that rlimits do not see
-# RLIMIT_DATA counts private memory only. Shared anonymous memory (mmap(-1, n) with MAP_SHARED),
-# memfd_create and System V shared memory are shmem: uncounted, unbounded by the tmpfs sizes below.
-# A small classic-BPF filter refuses exactly those (EPERM); file-backed shared mappings (/dev/shm,
-# bounded by its tmpfs size) still work, so multiprocessing and DataLoader workers do too.
-_ARCHES = {  # machine -> (AUDIT_ARCH, mmap, memfd_create, shmget)
-    "x86_64": (0xC000003E, 9, 319, 29),
-    "aarch64": (0xC00000B7, 222, 279, 194),
-}
-_MAP_SHARED_ANON = 0x01 | 0x20  # MAP_SHARED | MAP_ANONYMOUS (MAP_SHARED_VALIDATE has bit 0x01 too)
-# Refused outright (EPERM) in every sandbox, because no course needs them:
-# - kernel keyrings (add_key, request_key, keyctl): keyrings are per user, not per namespace; a worker
-#   that is uid 0 on the host (the zygote's children when the grader runs as root) would share root's
-#   user keyring with the host and with every other submission (a channel between students);
-# - ptrace, process_vm_readv/writev: the sandbox's PID 1 (bubblewrap's init) runs without this filter;
-#   a worker that traced it could make it allocate the memory this filter refuses.
-DENIED_SYSCALLS = {  # machine -> numbers
-    "x86_64": (248, 249, 250, 101, 310, 311),
-    "aarch64": (217, 218, 219, 117, 270, 271),
-}
-KEYRING_SYSCALLS = {m: nrs[:3] for m, nrs in DENIED_SYSCALLS.items()}
-
-
-def seccomp_program() -> bytes | None:
-    """The filter bwrap loads before exec (--seccomp FD), or None on an architecture we have no table for."""
-    import errno
-    import struct
-
-    machine = os.uname().machine
-    if machine not in _ARCHES or sys.byteorder != "little":  # the offsets below assume little endian
-        return None
-    arch, nr_mmap, nr_memfd, nr_shmget = _ARCHES[machine]
-    ld_abs, jeq, jge, and_k, ret = 0x20, 0x15, 0x35, 0x54, 0x06
-    allow, deny = 0x7FFF0000, 0x00050000 | errno.EPERM
-    x32 = 0x40000000 if machine == "x86_64" else 0xFFFFFFFF
-    denied = (nr_memfd, nr_shmget, *DENIED_SYSCALLS[machine])
-    n = len(denied)
-    # layout: 0 arch, 1 native?, 2 deny other ABIs, 3 load nr, 4 x32?, 5..4+n denied numbers, then mmap's test
-    mmap_at = 5 + n
-    deny_at = mmap_at + 5
-    prog = [
-        (ld_abs, 0, 0, 4),                # A = arch
-        (jeq, 1, 0, arch),                # native -> 3
-        (ret, 0, 0, deny),                # another ABI (i386, x32 tricks): nothing
-        (ld_abs, 0, 0, 0),                # A = syscall number
-        (jge, deny_at - 5, 0, x32),       # x32 numbers -> deny
-    ]
-    for i, nr in enumerate(denied):
-        at = 5 + i
-        prog.append((jeq, deny_at - at - 1, 0, nr))
-    prog += [
-        (jeq, 0, 3, nr_mmap),             # mmap -> next, else allow
-        (ld_abs, 0, 0, 16 + 3 * 8),       # A = low word of flags (args[3])
-        (and_k, 0, 0, _MAP_SHARED_ANON),
-        (jeq, 1, 0, _MAP_SHARED_ANON),    # shared and anonymous -> deny
-        (ret, 0, 0, allow),
-        (ret, 0, 0, deny),
-    ]
-    assert len(prog) == deny_at + 1
-    return b"".join(struct.pack("=HBBI", *ins) for ins in prog)
-
-
-def sandbox_args(*, workdir: Path, stage: Path, limits: Limits, namespaces: tuple[str, ...]) -> list[str]:
-    """bwrap's options for one worker (everything before `--`)."""
+def sandbox_args(*, workdir: Path, stage: Path, limits: Limits, namespaces: tuple[str, ...],
+                 hide: Sequence[Path] | None = None) -> list[str]:
+    """bwrap's options for one worker (everything before `--`); `hide`: what must not be visible inside
+    (default: private.private_paths(), asked now)."""
     args = [*namespaces, "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
     if "--unshare-all" in namespaces:
         args += ["--hostname", HOSTNAME]
@@ -314,7 +244,7 @@ def sandbox_args(*, workdir: Path, stage: Path, limits: Limits, namespaces: tupl
     # mask what lies under a bound path but must stay hidden (the graders package, the course folder)
     exposed = [Path("/usr"), *roots]
     needed = [*roots, *_site_dirs(), Path(sys.executable).parent]
-    for hidden in _hidden_paths():
+    for hidden in (private_paths() if hide is None else hide):
         if not any(_under(hidden, r) for r in exposed) or any(_under(n, hidden) for n in needed):
             continue  # not visible anyway; or the Python the worker runs lies inside (its private parts are masked one by one)
         if hidden.is_dir():
@@ -331,6 +261,30 @@ def sandbox_args(*, workdir: Path, stage: Path, limits: Limits, namespaces: tupl
     return args
 
 
+def zygote_sandbox_args(*, stage: Path, hide: Sequence[Path] | None, sockdir: Path | None,
+                        cgroup_dir: Path | None) -> list[str]:
+    """bwrap's options for the zygote (zygote.py): the workers' view, but with the capabilities it needs to
+    make per-child namespaces (its children drop them all): as root it uses no user namespace (children
+    then run as uid 65534 without capabilities), otherwise uid 0 of its own; its socket folder and pids
+    cgroup bound at ZYGOTE_SOCKDIR and ZYGOTE_CGROUP."""
+    if os.geteuid() == 0:
+        ns: tuple[str, ...] = ("--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try")
+    else:
+        ns = ("--unshare-all", "--unshare-user", "--uid", "0", "--gid", "0")
+    args = sandbox_args(workdir=stage / "home", stage=stage, limits=Limits(), namespaces=ns, hide=hide)
+    i = args.index("--cap-drop")  # sandbox_args puts exactly one "--cap-drop ALL"
+    del args[i:i + 2]
+    if os.geteuid() != 0:
+        args = ["--cap-add", "ALL", *args]
+    if "--unshare-all" not in ns:
+        args += ["--hostname", HOSTNAME]
+    if sockdir is not None:
+        args += ["--bind", str(sockdir), ZYGOTE_SOCKDIR]
+    if cgroup_dir is not None:
+        args += ["--bind", str(cgroup_dir), ZYGOTE_CGROUP]
+    return args
+
+
 def _sweep_stale_stages() -> None:
     """Remove the staging folders (/etc files, worker copy) of judges that were killed before cleaning up."""
     for d in Path(tempfile.gettempdir()).glob("graders-sandbox-*-*"):
@@ -343,9 +297,13 @@ def _sweep_stale_stages() -> None:
 
 
 class BwrapLauncher:
-    """Each worker in its own bubblewrap sandbox (see the module docstring for what it sees)."""
+    """Each worker in its own bubblewrap sandbox (see the module docstring for what it sees). `hide`: the
+    paths that must not be visible inside (default: private.private_paths(), asked at each spawn)."""
 
     name = "bubblewrap"
+
+    def __init__(self, *, hide: Sequence[Path] | None = None) -> None:
+        self.hide = None if hide is None else tuple(hide)
 
     def spawn(self, *, workdir: Path, limits: Limits, files: dict[str, bytes] | None = None) -> WorkerProcess:
         problem, namespaces = _probe()
@@ -365,8 +323,8 @@ class BwrapLauncher:
         cgroup = None
         extra: tuple[int, ...] = ()
         try:
-            _stage_worker_package(stage / "worker")
-            args = sandbox_args(workdir=workdir, stage=stage, limits=limits, namespaces=namespaces)
+            stage_worker_package(stage / "worker")
+            args = sandbox_args(workdir=workdir, stage=stage, limits=limits, namespaces=namespaces, hide=self.hide)
             boot = (f"import sys; sys.path.insert(0, {SANDBOX_WORKER!r}); "
                     "from graders_worker.serve import main; raise SystemExit(main(['{FD}']))")
             cmd = [binary, *args, "--", sys.executable, "-I", "-c", boot]

@@ -34,15 +34,17 @@ import subprocess
 import sys
 import sysconfig
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from .bwrap import DENIED_SYSCALLS as _DENIED_SYSCALLS
+from .cgroup import PidsCgroup
 from .cleanup import remove_tree
-from .launch import PidsCgroup, WorkerProcess, _stage_worker_package, popen_worker, worker_env
 from .limits import Limits
+from .private import private_paths
+from .process import WorkerProcess, popen_worker, stage_worker_package, worker_env
+from .seccomp import uid_program
 
 UID_LOW = 1_900_000_000  # where uids are picked when the whole range is mapped (far from real users)
-COURSE_PRIVATE = ("source", "submitted", "autograded", "feedback", "gradebook.db")
 SUBMISSION_DIR = "submission"
 WORKER_DIR = ".graders-worker"
 
@@ -53,21 +55,6 @@ def _needed() -> list[Path]:
     cands = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, sysconfig.get_paths()["purelib"],
              sysconfig.get_paths()["platlib"], str(Path(sys.executable).parent)}
     return sorted({Path(c).resolve() for c in cands if c})
-
-
-def private_paths() -> list[Path]:
-    """The graders package (hidden checks) and, for a course folder, the folder with its private parts."""
-    package = Path(__file__).resolve().parent.parent
-    out = [package]
-    try:
-        from ..course import course_root
-
-        root = course_root()
-    except Exception:  # noqa: BLE001 - no course here: the package is what must stay private
-        return out
-    if (root / "nbgrader_config.py").exists() or (root / "source").is_dir():
-        out += [root, *(root / name for name in COURSE_PRIVATE)]
-    return list(dict.fromkeys(p.resolve() for p in out))
 
 
 def _others_can_enter(path: Path) -> bool:
@@ -123,8 +110,9 @@ def exposed(paths: list[Path], needed: list[Path] | None = None) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def uid_problem() -> str | None:
-    """Why the uid sandbox cannot run here, or None."""
+def uid_problem(private: Sequence[Path] | None = None) -> str | None:
+    """Why the uid sandbox cannot run here, or None. `private`: what other users must not read (default:
+    private.private_paths(), asked now)."""
     if not hasattr(os, "setresuid") or os.geteuid() != 0:
         return "the uid sandbox needs the grader to run as root (it starts each worker as a uid of its own)"
     needed = _needed()
@@ -133,7 +121,8 @@ def uid_problem() -> str | None:
         return (f"the uid sandbox runs the worker as another user, who cannot reach the Python installation it needs "
                 f"({closed[0]}: a folder above it, or it, is private); use a Python every user can read (such as "
                 "/usr/bin/python3.11 and a virtualenv outside private folders)")
-    bad = exposed(private_paths(), needed)
+    paths = private_paths() if private is None else private
+    bad = exposed(list(dict.fromkeys(p.resolve() for p in paths)), needed)
     if not bad:
         return None
     shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
@@ -225,106 +214,28 @@ def end_uid(uid: int, *, seconds: float = 5.0) -> None:
                 pass
 
 
-# ----------------------------------------------------------------------------- seccomp
-_ARCHES = {  # machine -> (AUDIT_ARCH, mmap, memfd_create, shmget, socket)
-    "x86_64": (0xC000003E, 9, 319, 29, 41),
-    "aarch64": (0xC00000B7, 222, 279, 194, 198),
-}
-_MAP_SHARED_ANON = 0x01 | 0x20
-_AF_UNIX = 1
-
-
-def seccomp_program() -> bytes:
-    """Classic BPF: refuse uncounted shared memory (as the bubblewrap sandbox does) and every socket family
-    but AF_UNIX; b'' on an architecture without a table (then there is no filter)."""
-    import errno
-    import struct
-
-    machine = os.uname().machine
-    if machine not in _ARCHES or sys.byteorder != "little":
-        return b""
-    arch, nr_mmap, nr_memfd, nr_shmget, nr_socket = _ARCHES[machine]
-    denied = _DENIED_SYSCALLS[machine]
-    ld, jeq, jge, and_k, ret = 0x20, 0x15, 0x35, 0x54, 0x06
-    allow, eperm = 0x7FFF0000, 0x00050000 | errno.EPERM
-    noaf = 0x00050000 | errno.EAFNOSUPPORT
-    x32 = 0x40000000 if machine == "x86_64" else 0xFFFFFFFF
-    # (code, jt label, jf label, k); labels are resolved to relative jumps below
-    prog: list[tuple[int, object, object, int]] = [
-        (ld, 0, 0, 4),                          # A = arch
-        (jeq, "nr", "deny", arch),
-        ("nr", None, None, 0),
-        (ld, 0, 0, 0),                          # A = syscall number
-        (jge, "deny", 0, x32),
-        (jeq, "deny", 0, nr_memfd),
-        (jeq, "deny", 0, nr_shmget),
-        *[(jeq, "deny", 0, nr) for nr in denied],  # keyrings, ptrace (see bwrap.py)
-        (jeq, "socket", 0, nr_socket),
-        (jeq, "mmap", "allow", nr_mmap),
-        ("mmap", None, None, 0),
-        (ld, 0, 0, 16 + 3 * 8),                 # A = low word of mmap's flags
-        (and_k, 0, 0, _MAP_SHARED_ANON),
-        (jeq, "deny", "allow", _MAP_SHARED_ANON),
-        ("socket", None, None, 0),
-        (ld, 0, 0, 16),                         # A = socket's family
-        (jeq, "allow", "noaf", _AF_UNIX),
-        ("allow", None, None, 0),
-        (ret, 0, 0, allow),
-        ("deny", None, None, 0),
-        (ret, 0, 0, eperm),
-        ("noaf", None, None, 0),
-        (ret, 0, 0, noaf),
-    ]
-    labels: dict[str, int] = {}
-    real: list[tuple[int, object, object, int]] = []
-    for ins in prog:
-        if isinstance(ins[0], str):
-            labels[ins[0]] = len(real)
-        else:
-            real.append(ins)
-
-    def off(target: object, at: int) -> int:
-        return labels[target] - at - 1 if isinstance(target, str) else int(target)  # type: ignore[call-overload]
-
-    return b"".join(struct.pack("=HBBI", code, off(jt, i), off(jf, i), k) for i, (code, jt, jf, k) in enumerate(real))  # type: ignore[arg-type]
-
-
-# run by `python -I -c` as root; drops to the worker's uid before anything of the submission runs
-_BOOT = """import ctypes, os, resource, sys
-U, NPROC = {uid}, {nproc}
-os.setgroups([])
-os.setresgid(U, U, U)
-os.setresuid(U, U, U)
-libc = ctypes.CDLL(None, use_errno=True)
-if libc.prctl(38, 1, 0, 0, 0) != 0:
-    raise SystemExit("graders: no_new_privs failed")
-try:
-    resource.setrlimit(resource.RLIMIT_NPROC, (NPROC, NPROC))
-except (ValueError, OSError):
-    pass
-prog = bytes.fromhex({prog!r})
-if prog:
-    class Fprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-    buf = ctypes.create_string_buffer(prog, len(prog))
-    fprog = Fprog(len(prog) // 8, ctypes.cast(buf, ctypes.c_void_p))
-    if libc.prctl(22, ctypes.c_ulong(2), ctypes.byref(fprog), ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
-        raise SystemExit("graders: seccomp failed")
-if (os.getuid(), os.geteuid(), os.getgid(), os.getegid()) != (U, U, U, U) or os.getgroups():
-    raise SystemExit("graders: could not drop privileges")
+# run by `python -I -c` as root: drops to the worker's uid (graders/worker/isolate.py) before anything of
+# the submission runs; the staged package is root's and read-only for the worker
+_BOOT = """import sys
 sys.path.insert(0, {stage!r})
+from graders_worker.isolate import become_uid
+become_uid({uid}, {nproc}, bytes.fromhex({prog!r}))
 from graders_worker.serve import main
 raise SystemExit(main(["{{FD}}"]))
 """
 
 
 class UidLauncher:
-    """Each worker as a uid of its own (see the module docstring): the fallback where bubblewrap cannot run."""
+    """Each worker as a uid of its own (see the module docstring): the fallback where bubblewrap cannot run.
+    `private`: what other users must not read (default: private.private_paths(), asked at each spawn)."""
 
     name = "uid"
 
+    def __init__(self, *, private: Sequence[Path] | None = None) -> None:
+        self.private = None if private is None else tuple(private)
+
     def spawn(self, *, workdir: Path, limits: Limits, files: dict[str, bytes] | None = None) -> WorkerProcess:
-        problem = uid_problem()
+        problem = uid_problem(self.private)
         if problem is not None:
             from ..errors import SandboxUnavailable
 
@@ -345,12 +256,12 @@ class UidLauncher:
                 os.lchown(os.path.join(dirpath, name), uid, uid)
         os.chown(sub, uid, uid)
         stage = workdir / WORKER_DIR
-        _stage_worker_package(stage)  # root's, readable: the worker runs it but cannot change it
+        stage_worker_package(stage)  # root's, readable: the worker runs it but cannot change it
         for dirpath, _dirnames, filenames in os.walk(stage):
             os.chmod(dirpath, 0o755)
             for name in filenames:
                 os.chmod(os.path.join(dirpath, name), 0o644)
-        boot = _BOOT.format(uid=uid, nproc=int(limits.processes), prog=seccomp_program().hex(), stage=str(stage))
+        boot = _BOOT.format(uid=uid, nproc=int(limits.processes), prog=uid_program().hex(), stage=str(stage))
         env = worker_env(sub, extra={"USER": "student", "LOGNAME": "student"})
         cgroup = PidsCgroup.create(limits.processes)
         try:

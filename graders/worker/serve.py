@@ -64,7 +64,7 @@ class Worker:
         self.sock = sock
         self.handles: dict[int, Any] = {}
         self.handle_ids: dict[int, int] = {}  # id(obj) -> handle id
-        self.shell = _make_shell()
+        self.shell = make_shell()
         self.user_ns: dict[str, Any] = self.shell.user_ns
 
     # ---------------------------------------------------------------- plumbing
@@ -291,7 +291,7 @@ def _format_tb(exc: BaseException) -> str:
         return _describe(exc)
 
 
-def _make_shell() -> Any:
+def make_shell() -> Any:
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
 

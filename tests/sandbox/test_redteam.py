@@ -37,7 +37,10 @@ from graders.result import SubmissionResult
 from graders.sandbox import Limits
 from graders.sandbox import bwrap as bwrap_module
 from graders.sandbox.bwrap import BwrapLauncher, bwrap_problem
-from graders.sandbox.launch import ENV_ALLOW, PidsCgroup, PlainLauncher, choose_launcher
+from graders.sandbox.cgroup import PidsCgroup
+from graders.sandbox.plain import PlainLauncher
+from graders.sandbox.policy import choose_launcher
+from graders.sandbox.process import ENV_ALLOW
 
 from .scenarios import (ABSTRACT_SOCKET, BY_NAME, COURSE_DATA, COURSE_SCENARIOS, DATA, MARK, PICKLE_FLAG, PORTS, PWNED, SCENARIOS,
                         Scenario, forged_notebook, render)
@@ -555,7 +558,7 @@ def test_nothing_outlives_a_judge_that_is_killed(sandbox: BwrapLauncher, tmp_pat
 from graders.judge.session import WorkerSession
 from graders.sandbox import Limits
 from graders.sandbox.bwrap import BwrapLauncher
-from graders.sandbox.launch import PidsCgroup
+from graders.sandbox.cgroup import PidsCgroup
 PidsCgroup._parent = None  # the PID namespace alone must do it
 s = WorkerSession(launcher=BwrapLauncher(), limits=Limits(cell_timeout=10), cells=[{DETACH!r}])
 s.start()

@@ -26,8 +26,9 @@ from pathlib import Path
 import pytest
 
 from graders.errors import SandboxUnavailable
-from graders.sandbox.launch import choose_launcher
-from graders.sandbox.uid import exposed, seccomp_program
+from graders.sandbox.policy import choose_launcher
+from graders.sandbox.seccomp import uid_program as seccomp_program
+from graders.sandbox.uid import exposed
 
 from .scenarios import BY_NAME, MARK
 from .test_redteam import SECRETS, _evidence_env, _evidence_read_hidden, plants, wait_no_survivors

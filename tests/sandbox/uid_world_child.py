@@ -60,7 +60,7 @@ def main(scratch: Path) -> dict:
     from graders.grade import grade_notebook
     from graders.judge.session import WorkerSession
     from graders.sandbox import Limits
-    from graders.sandbox.launch import choose_launcher
+    from graders.sandbox.policy import choose_launcher
     from graders.sandbox.uid import UidLauncher
 
     limits = Limits(memory_bytes=1024**3, cpu_seconds=60, processes=32, file_bytes=64 * 1024**2, open_files=256,
