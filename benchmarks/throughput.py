@@ -165,9 +165,10 @@ def graders_summary(course: Path, klass: list[tuple[str, Path]], workers: int, r
 
 def bench_judge_steady(klass: list[tuple[str, Path]]) -> dict[str, float]:
     """One warm judge in this process: what one submission costs once torch, pytest and the zygote are up."""
-    from graders.autograde import Judge, JudgeSettings, _decide_sandbox
+    from graders.autograde import Judge, JudgeSettings
+    from graders.sandbox.policy import decide_sandbox
 
-    judge = Judge(JudgeSettings(sandbox=_decide_sandbox(False), zygote=True))
+    judge = Judge(JudgeSettings(sandbox=decide_sandbox(False), zygote=True))
     t = time.monotonic()
     judge.warm_up(["tensors"])
     warm = time.monotonic() - t

@@ -1,6 +1,6 @@
 """The Dask executor of `graders autograde --cluster`: the grading tasks on a Dask cluster.
 
-Each Dask worker grades with a judge of its own (graders/autograde.py `Judge`: torch, pytest and the
+Each Dask worker grades with a judge of its own (graders/judge/process.py `Judge`: torch, pytest and the
 checks imported once, sandboxed workers forked from its zygote). What travels: a task's payload is
 the notebook's bytes and a few names (assignment, student, device, limits, seed); what comes back is
 the result's data (`SubmissionResult.to_dict(with_cells=True)`). The hidden checks reach a worker
@@ -78,7 +78,7 @@ def dask_setup(worker: Any = None) -> None:
 
 def warm_judge(settings: Any, assignments: list[str]) -> None:
     """In a Dask worker: the judge for `settings`, warmed up (grading waits for it: the judge's lock)."""
-    from .autograde import judge_for
+    from .judge.process import judge_for
 
     _single_threaded()
     judge = judge_for(settings)
@@ -146,7 +146,9 @@ class DaskExecutor:
     def run(self, payloads: Any) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
         from distributed import as_completed
 
-        from .autograde import WINDOW_PER_JUDGE, _error_result, grade_task, loaded
+        from .autograde.executors import WINDOW_PER_JUDGE, loaded
+        from .judge.process import grade_task
+        from .result import error_result
 
         todo = iter(payloads)
         futures: dict[Any, dict[str, Any]] = {}
@@ -170,7 +172,7 @@ class DaskExecutor:
             try:
                 yield p, fut.result()
             except Exception as exc:  # noqa: BLE001 - a lost worker, a task error: recorded, batch goes on
-                yield p, _error_result(p["assignment"], p["student"], f"the cluster could not grade this submission ({type(exc).__name__}: {exc})").to_dict(with_cells=True)
+                yield p, error_result(p["assignment"], p["student"], f"the cluster could not grade this submission ({type(exc).__name__}: {exc})").to_dict(with_cells=True)
             finally:
                 fut.release()
             nxt = send()

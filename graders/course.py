@@ -16,6 +16,10 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 ASSIGNMENTS_DIR = PACKAGE_DIR / "assignments"
 COURSE_ORDER = ("tensors", "autograd", "workflow", "classification", "vision")
 
+# the stages of the pipeline, each a folder of the course root (nbgrader's layout, plus reports/)
+STAGES = ("source", "release", "submitted", "autograded", "feedback", "reports")
+PER_STUDENT = ("submitted", "autograded", "feedback")  # <stage>/<student>/<assignment>/; the others <stage>/<assignment>/
+
 
 def course_root(start: Path | None = None) -> Path:
     """GRADERS_COURSE_ROOT, else the nearest folder above `start` with nbgrader_config.py and source/,
@@ -25,7 +29,7 @@ def course_root(start: Path | None = None) -> Path:
         return Path(env).resolve()
     here = (start or Path.cwd()).resolve()
     for d in (here, *here.parents):
-        if (d / "nbgrader_config.py").exists() and (d / "source").is_dir():
+        if (d / "nbgrader_config.py").exists() and path("source", root=d).is_dir():
             return d
     return PACKAGE_DIR.parent
 
@@ -46,10 +50,33 @@ class Assignment:
         return importlib.import_module(f"graders.assignments.{self.name}")
 
     def source_notebook(self, root: Path) -> Path:
-        return root / "source" / self.name / f"{self.name}.ipynb"
+        return notebook_path("source", assignment=self.name, root=root)
 
     def release_notebook(self, root: Path) -> Path:
-        return root / "release" / self.name / f"{self.name}.ipynb"
+        return notebook_path("release", assignment=self.name, root=root)
+
+
+def path(stage: str, student: str | None = None, assignment: str | None = None, *, root: Path) -> Path:
+    """The folder of a stage, like nbgrader's `format_path`: `root/<stage>` alone, then
+    `/<student>` (submitted, autograded, feedback) and `/<assignment>` as far as they are given:
+    path("autograded", "alice", "tensors", root=r) is r/autograded/alice/tensors,
+    path("release", assignment="tensors", root=r) is r/release/tensors."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; the stages are {', '.join(STAGES)}")
+    out = Path(root) / stage
+    if student is not None:
+        if stage not in PER_STUDENT:
+            raise ValueError(f"{stage}/ has no folder per student")
+        out = out / student
+    elif assignment is not None and stage in PER_STUDENT:
+        raise ValueError(f"{stage}/<student>/<assignment>/: name the student")
+    return out / assignment if assignment is not None else out
+
+
+def notebook_path(stage: str, student: str | None = None, *, assignment: str, root: Path) -> Path:
+    """The assignment's notebook in that stage's folder: `<folder>/<assignment>.ipynb` (one per assignment:
+    a submission's notebook keeps the release's name)."""
+    return path(stage, student, assignment, root=root) / f"{assignment}.ipynb"
 
 
 def assignment_names() -> list[str]:

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .course import PACKAGE_DIR, assignment_names, course_root
+from .course import PACKAGE_DIR, assignment_names, course_root, notebook_path, path as stage_path
 
-EXAMPLES = PACKAGE_DIR.parent / "examples" / "submitted"
+EXAMPLES = stage_path("submitted", root=PACKAGE_DIR.parent / "examples")
 
 
 def example_assignments(examples: Path) -> dict[str, list[str]]:
@@ -34,7 +34,7 @@ def copy_examples(*, examples: Path, root: Path) -> int:
     n = 0
     for src in sorted(examples.rglob("*")):
         if src.is_file():
-            dst = root / "submitted" / src.relative_to(examples)
+            dst = stage_path("submitted", root=root) / src.relative_to(examples)
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, dst)
             n += 1
@@ -75,17 +75,17 @@ def run_demo(*, root: Path | None = None, workers: int = 2, progress: bool = Tru
     root = Path(root).resolve() if root else course_root()
     out = file or sys.stdout
     console = Console(file=out, width=None if out.isatty() else 140)
-    examples = root / "examples" / "submitted"
+    examples = stage_path("submitted", root=root / "examples")
     if not examples.is_dir():
         examples = EXAMPLES
     todo = example_assignments(examples)
     n = copy_examples(examples=examples, root=root)
-    console.print(f"copied {n} example submissions from {examples} into {root / 'submitted'}", highlight=False)
+    console.print(f"copied {n} example submissions from {examples} into {stage_path('submitted', root=root)}", highlight=False)
     if generate:
         from .generate import generate_assignment
 
         for name in assignment_names():
-            if (root / "source" / name / f"{name}.ipynb").exists():
+            if notebook_path("source", assignment=name, root=root).exists():
                 generate_assignment(name=name, root=root)
         console.print(f"generated release/ for {', '.join(assignment_names())}", highlight=False)
     runs = autograde_many(assignments=list(todo), root=root, workers=workers, progress=progress) if todo else {}

@@ -28,17 +28,17 @@ from __future__ import annotations
 import base64
 import binascii
 import html
-import json
 import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .course import course_root, get_assignment
+from .autograded import RESULT_FILE, notebook_data, results_of
+from .course import course_root, get_assignment, path as stage_path
 from .errors import GradersError
+from .files import write_atomic
 from .result import CheckResult, SubmissionResult
 
-RESULT_FILE = "result.json"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _MAX_OUTPUT = 20_000  # characters of one output shown
 _MAX_IMAGE = 3_000_000  # bytes of base64 per image
@@ -97,37 +97,6 @@ def check_line(check: CheckResult, *, reveal_hidden: bool = False) -> tuple[str,
         return check.status, f"a hidden check ({name}) failed: {hidden_category(check)}"
     kind = "hidden" if check.hidden else "public"
     return check.status, f"{kind} check {name}: {check.message or check.status}"
-
-
-# ----------------------------------------------------------------------------- reading
-def read_result(folder: Path) -> SubmissionResult:
-    path = folder / RESULT_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return SubmissionResult.from_dict(data)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise GradersError(f"{path}: cannot read the result ({exc}); run `graders autograde` again") from None
-
-
-def results_of(*, assignment: str, root: Path) -> dict[str, tuple[Path, SubmissionResult]]:
-    """student -> (autograded folder, result) for every graded submission of `assignment`."""
-    out = {}
-    base = root / "autograded"
-    for res_file in sorted(base.glob(f"*/{assignment}/{RESULT_FILE}")):
-        folder = res_file.parent
-        out[folder.parent.name] = (folder, read_result(folder))
-    return out
-
-
-def _notebook_for(root: Path, folder: Path, student: str, assignment: str) -> dict[str, Any] | None:
-    for path in (folder / f"{assignment}.ipynb", root / "submitted" / student / assignment / f"{assignment}.ipynb"):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and isinstance(data.get("cells"), list):
-            return data
-    return None
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -341,28 +310,17 @@ def write_feedback(*, assignment: str, root: Path | None = None, students: list[
     if students is not None:
         unknown = sorted(set(students) - set(found))
         if unknown:
-            raise GradersError(f"no autograded result for {', '.join(unknown)} in {root / 'autograded'}; "
+            raise GradersError(f"no autograded result for {', '.join(unknown)} in {stage_path('autograded', root=root)}; "
                                f"run `graders autograde {spec.name}` first")
         found = {s: found[s] for s in students}
     if not found:
-        raise GradersError(f"nothing to give feedback on: no {root / 'autograded'}/*/{spec.name}/{RESULT_FILE}; "
+        raise GradersError(f"nothing to give feedback on: no {stage_path('autograded', root=root)}/*/{spec.name}/{RESULT_FILE}; "
                            f"run `graders autograde {spec.name}` first")
     written = []
-    for student, (folder, result) in found.items():
-        nb = _notebook_for(root, folder, student, spec.name)
+    for student, (_folder, result) in found.items():
+        nb = notebook_data(root=root, student=student, assignment=spec.name)
         page = feedback_html(result=result, notebook=nb, questions=spec.questions, reveal_hidden=reveal_hidden)
-        out = root / "feedback" / student / spec.name / f"{spec.name}.html"
-        _atomic_write(out, page)
+        out = stage_path("feedback", student, spec.name, root=root) / f"{spec.name}.html"
+        write_atomic(out, page)
         written.append(out)
     return written
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .course import assignment_names, course_root, ensure_venv_on_path, get_assignment
+from .course import assignment_names, course_root, ensure_venv_on_path, get_assignment, path as stage_path
 from .errors import CourseError
 
 
@@ -65,12 +65,12 @@ def generate_assignment(*, name: str, root: Path | None = None, out: Path | None
     if not src.exists():
         raise CourseError(f"{src}: missing source notebook for assignment {name!r}")
     with tempfile.TemporaryDirectory(prefix="graders-gen-") as tmp:
-        staging = Path(tmp) / "release"
+        staging = stage_path("release", root=Path(tmp))
         _nbgrader_generate(root=root, name=name, release_dir=staging, db_url=f"sqlite:///{Path(tmp) / 'gb.db'}")
         made = staging / name
         _extra_steps(root=root, name=name, release=made)
         _normalise(made)
-        target = (out or root / "release") / name
+        target = out / name if out else stage_path("release", assignment=name, root=root)
         if target.exists():
             shutil.rmtree(target)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from .course import Assignment, get_assignment
 from .errors import GradersError, WorkerError, WrongAssignment
 from .judge.causes import RanCell
 from .notebook import Notebook, parse_notebook, read_notebook
-from .result import CellOutcome, SubmissionResult
+from .result import CellOutcome, SubmissionResult, error_result
 from .sandbox import Launcher, Limits, choose_launcher
 
 
@@ -160,8 +160,4 @@ def grade_or_record(*, path: str | Path | None = None, assignment: str, student:
         return grade_notebook(path=path, assignment=assignment, student=student, **kw)  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001 - one notebook must never cost the others their results (graders ci)
         message = str(exc) if isinstance(exc, GradersError) else f"the grader failed on this notebook ({type(exc).__name__}: {exc})"
-        max_score = 0.0
-        with contextlib.suppress(GradersError):
-            max_score = get_assignment(assignment).max_score
-        return SubmissionResult(assignment=assignment, student=student, status="error", max_score=max_score,
-                                message=message, duration_s=time.monotonic() - started).bound()
+        return error_result(assignment, student, message, started=started).bound()

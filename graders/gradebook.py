@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .course import course_root, ensure_venv_on_path, get_assignment
+from .course import course_root, ensure_venv_on_path, get_assignment, path as stage_path
 from .errors import CourseError, GradersError
 from .result import SubmissionResult
 
@@ -186,7 +186,7 @@ def _register_assignment(*, assignment: str, root: Path, url: str, force: bool) 
         from .generate import _nbgrader_generate
 
         with tempfile.TemporaryDirectory(prefix="graders-register-") as tmp:
-            _nbgrader_generate(root=root, name=spec.name, release_dir=Path(tmp) / "release", db_url=url)
+            _nbgrader_generate(root=root, name=spec.name, release_dir=stage_path("release", root=Path(tmp)), db_url=url)
     with open_gradebook(root=root, db_url=url) as gb:
         if not _registered(gb, spec.name, spec.questions):
             raise CourseError(f"release/{assignment}: its grade cells do not match the checks' QUESTIONS; "
@@ -385,11 +385,9 @@ def _marker_of(identity: str | None, result: SubmissionResult, timestamp: Any) -
 
 
 def _write_marker(path: Path, value: str) -> None:
-    import os
+    from .files import write_atomic
 
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(value)
-    os.replace(tmp, path)
+    write_atomic(path, value)
 
 
 def is_recorded(marker: Path, identity: str | None, result: SubmissionResult, timestamp: Any = None) -> bool:

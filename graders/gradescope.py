@@ -34,7 +34,8 @@ from typing import Any
 
 from .course import PACKAGE_DIR, _module_constants, get_assignment
 from .errors import CourseError, GradersError
-from .result import CheckResult, SubmissionResult
+from .files import write_atomic
+from .result import CheckResult, SubmissionResult, error_result
 
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
 DEFAULT_SETTINGS = {
@@ -219,19 +220,9 @@ def run_autograder(*, assignment: str, root: Path = DEFAULT_ROOT, launcher: Any 
         chosen = launcher or choose_launcher(require_sandbox=True)  # bubblewrap, else the uid sandbox: never none
         result = grade_or_record(path=notebook, assignment=assignment, student="", device="auto", launcher=chosen)
     except GradersError as exc:
-        max_score = 0.0
-        try:
-            max_score = get_assignment(assignment).max_score
-        except GradersError:
-            pass
-        result = SubmissionResult(assignment=assignment, student="", status="error", max_score=max_score, message=str(exc),
-                                  duration_s=time.monotonic() - started)
+        result = error_result(assignment, "", str(exc), started=started)
     data = results_json(result, settings=settings)
-    out = root / "results" / "results.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, out)
+    write_atomic(root / "results" / "results.json", json.dumps(data, indent=1, ensure_ascii=False))
     print(result.summary())  # Gradescope keeps stdout for instructors (stdout_visibility)
     return data
 
@@ -331,7 +322,5 @@ def build_autograder(*, assignment: str, out: Path) -> Path:
             if secret.isalnum():
                 _add(zf, "grader.env", f"export GRADERS_COURSE_SECRET={secret}\n".encode(), 0o600)
         _add(zf, "README.md", template("gradescope_README.md"))
-    tmp = target.with_suffix(".zip.tmp")
-    tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, target)
+    write_atomic(target, buf.getvalue())
     return target

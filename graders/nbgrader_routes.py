@@ -29,7 +29,6 @@ whose nbgrader folders are renamed. The settings are plain strings in nbgrader_c
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -107,12 +106,15 @@ class AutogradeExporter(Exporter):
         root = Path(coursedir.root).resolve()
         path = Path(filename).resolve()
         res = _resources(self, resources, ".ipynb")
-        if path.is_relative_to(root / "autograded"):
+        from .autograded import notebook_of
+        from .course import path as stage_path
+
+        if path.is_relative_to(stage_path("autograded", root=root)):
             # nbgrader's second pass over what the first wrote: graders' notebook, left as it is
             return path.read_text(encoding="utf-8"), res
         assignment, student = _ids(res, "autograde")
         run_graders_autograde(root=root, assignment=assignment, student=student, db_url=coursedir.db_url, log=self.log)
-        graded = root / "autograded" / student / assignment / f"{assignment}.ipynb"
+        graded = notebook_of(root=root, student=student, assignment=assignment)
         if not graded.exists():
             raise NbGraderRouteError(f"{student}: {_not_graded_message(root, student, assignment)}")
         return graded.read_text(encoding="utf-8"), res
@@ -145,8 +147,10 @@ def run_graders_autograde(*, root: Path, assignment: str, student: str, db_url: 
 
 
 def _not_graded_message(root: Path, student: str, assignment: str) -> str:
+    from .autograded import read_record
+
     try:
-        record = json.loads((root / "autograded" / student / assignment / "result.json").read_text(encoding="utf-8"))
+        record = read_record(root=root, student=student, assignment=assignment)
         return f"not graded: {record.get('message') or record.get('status')} (0 points in the gradebook)"
     except (OSError, ValueError):
         return "graders wrote no result; run `graders autograde` to see why"

@@ -90,12 +90,6 @@ def parse_notebook(raw: bytes, path: str | Path) -> Notebook:
 
 def write_notebook(path: Path, data: dict[str, Any]) -> None:
     """Atomic write (temp file + rename) so a killed run never leaves half a notebook."""
-    import os
-    import tempfile
+    from .files import write_atomic
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".ipynb")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1, ensure_ascii=False)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")

@@ -19,7 +19,7 @@ import re
 import shutil
 from pathlib import Path
 
-from .course import COURSE_ORDER, assignment_names, course_root, get_assignment
+from .course import COURSE_ORDER, assignment_names, course_root, get_assignment, path as stage_path
 from .errors import CourseError, GradersError
 from .notebook import read_notebook
 
@@ -196,7 +196,7 @@ def release_repo(*, assignments: list[str], out: str | Path, root: Path | None =
         get_assignment(name)  # unknown names fail here, with the list of known ones
     _guard_out(out, root)
     for name in assignments:
-        _check_release(name, root / "release" / name)
+        _check_release(name, stage_path("release", assignment=name, root=root))
 
     written: list[Path] = []
     out.mkdir(parents=True, exist_ok=True)
@@ -204,7 +204,7 @@ def release_repo(*, assignments: list[str], out: str | Path, root: Path | None =
         dest = out / name
         if dest.exists():
             shutil.rmtree(dest)
-        shutil.copytree(root / "release" / name, dest, ignore=shutil.ignore_patterns(*JUNK))
+        shutil.copytree(stage_path("release", assignment=name, root=root), dest, ignore=shutil.ignore_patterns(*JUNK))
         written += sorted(p for p in dest.rglob("*") if p.is_file())
     files = {
         out / WORKFLOW: workflow_template(),

@@ -28,7 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .course import course_root, get_assignment
+from .autograded import RESULT_FILE, results_of
+from .course import course_root, get_assignment, path as stage_path
 from .errors import GradersError
 from .result import SubmissionResult
 
@@ -45,8 +46,6 @@ class Plot:
 
 # ----------------------------------------------------------------------------- data
 def load_results(*, assignment: str, root: Path) -> dict[str, SubmissionResult]:
-    from .feedback import results_of
-
     return {s: r for s, (_f, r) in results_of(assignment=assignment, root=root).items()}
 
 
@@ -259,9 +258,9 @@ def write_report(*, assignment: str, root: Path | None = None) -> Path:
     spec = get_assignment(assignment)
     results = load_results(assignment=spec.name, root=root)
     if not results:
-        raise GradersError(f"nothing to report: no {root / 'autograded'}/*/{spec.name}/result.json; "
+        raise GradersError(f"nothing to report: no {stage_path('autograded', root=root)}/*/{spec.name}/{RESULT_FILE}; "
                            f"run `graders autograde {spec.name}` first")
-    out = root / "reports" / spec.name
+    out = stage_path("reports", assignment=spec.name, root=root)
     out.mkdir(parents=True, exist_ok=True)
     graded = [r for r in results.values() if r.status == "graded"]
     errors = {s: r for s, r in results.items() if r.status != "graded"}

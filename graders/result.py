@@ -6,6 +6,7 @@ A result is recorded even when grading failed before any check ran (status ``err
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -216,3 +217,19 @@ class SubmissionResult:
         for c in self.failed_checks():
             lines.append(f"  x {c.id} [{c.status}]: {c.message}")
         return "\n".join(lines)
+
+
+def error_result(assignment: str, student: str, message: str, *, started: float | None = None) -> SubmissionResult:
+    """The result of a submission no check could run on (status ``error``): the assignment's points as
+    max_score (0 for an unknown assignment), `message` saying why, the time since `started`
+    (time.monotonic()) when given."""
+    from .course import get_assignment
+    from .errors import GradersError
+
+    max_score = 0.0
+    try:
+        max_score = get_assignment(assignment).max_score
+    except GradersError:
+        pass
+    return SubmissionResult(assignment=assignment, student=student, status="error", max_score=max_score, message=message,
+                            duration_s=(time.monotonic() - started) if started else 0.0)

@@ -20,7 +20,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from .course import course_root, get_assignment
+from .course import course_root, get_assignment, path as stage_path
 from .errors import GradersError
 
 THRESHOLD = 0.8
@@ -70,7 +70,7 @@ def similarity(*, assignment: str, root: Path | None = None, threshold: float = 
 
     root = root or course_root()
     spec = get_assignment(assignment)
-    out = root / "reports" / assignment
+    out = stage_path("reports", assignment=assignment, root=root)
     out.mkdir(parents=True, exist_ok=True)
     subs = [s for s in find_submissions(root=root, assignment=assignment) if s.notebook is not None]
     with tempfile.TemporaryDirectory(prefix="graders-similarity-") as tmp:

@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .course import course_root, get_assignment
+from .course import course_root, get_assignment, path as stage_path
 from .environment import import_problems
 from .notebook import read_notebook
 from .sandbox import Launcher
@@ -143,7 +143,7 @@ def validate_assignment(*, name: str, root: Path | None = None, launcher: Launch
     # 5. release/ is up to date
     with tempfile.TemporaryDirectory(prefix="graders-validate-") as tmp:
         fresh = generate_assignment(name=name, root=root, out=Path(tmp))
-        current = root / "release" / name
+        current = stage_path("release", assignment=name, root=root)
         diff = _dirs_differ(fresh, current) if current.exists() else ["(missing)"]
         v.add("release is up to date", not diff, "yes" if not diff else f"differs in {', '.join(diff[:5])}; run `graders generate {name}`")
     return v

@@ -138,7 +138,7 @@ def test_the_same_scores_and_results_as_graders_autograde(course: Path, launcher
 
 
 def test_nbgrader_generate_feedback_writes_graders_pages(course: Path) -> None:
-    from graders.feedback import results_of
+    from graders.autograded import results_of
 
     done = _nbgrader(course, "generate_feedback", "tensors", "--force")
     assert done.returncode == 0, done.stderr[-3000:]

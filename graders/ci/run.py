@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import GradersError
+from ..files import write_atomic
 from .git import changed_files, repo_root, resolve_base
 from .github import render_annotations, render_markdown
 from .junit import write_junit
@@ -84,9 +85,7 @@ def write_json(nb: CiNotebook, folder: Path, taken: set[str] | None = None) -> P
         taken.add(name)
     path = folder / name
     data: dict[str, Any] = {"notebook": nb.path, **nb.result.to_dict(with_cells=True)}
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(_text(json.dumps(data, indent=1, ensure_ascii=False)) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, _text(json.dumps(data, indent=1, ensure_ascii=False)) + "\n")
     return path
 
 

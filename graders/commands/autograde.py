@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def run(args: argparse.Namespace) -> int:
     from ..autograde import autograde_many, find_submissions, print_runs
-    from ..course import assignment_names, course_root, get_assignment
+    from ..course import assignment_names, course_root, get_assignment, path as stage_path
     from ..errors import GradersError
 
     if not args.assignment and not args.all:
@@ -65,5 +65,5 @@ def run(args: argparse.Namespace) -> int:
 
     for name, r in runs.items():
         if not len(r):
-            print(f"graders: nothing to grade for {name}: no {root / 'submitted'}/<student>/{name}/ folders", file=sys.stderr)
+            print(f"graders: nothing to grade for {name}: no {stage_path('submitted', root=root)}/<student>/{name}/ folders", file=sys.stderr)
     return 0

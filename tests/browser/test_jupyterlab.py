@@ -257,7 +257,7 @@ def test_formgrader_shows_the_autograded_scores(page: Any, course: Path) -> None
 def test_formgrader_autograde_and_feedback_buttons_grade_through_graders(page: Any, course: Path) -> None:
     from playwright.sync_api import expect
 
-    from graders.feedback import read_result
+    from graders.autograded import read_result
     from graders.gradebook import read_scores
 
     fg = page  # the last test: the lab page leaves for the formgrader's own pages
