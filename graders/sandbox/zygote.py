@@ -7,7 +7,7 @@ namespaces, no privileges). It is staged into the sandbox with the rest of the w
 
 `ZygoteLauncher` is a `Launcher` (process.py), so `WorkerSession` uses it unchanged. Where per-child
 namespaces cannot be made, `start()` raises `ZygoteUnavailable` and the caller uses the ordinary
-launcher (graders/autograde.py does that). One zygote can serve several judge processes
+launcher (graders/judge/process.py does that). One zygote can serve several judge processes
 (`listen=True` / `connect=`): `graders autograde --workers N` shares one. Its sandbox is decided by
 policy.py (bubblewrap or none); its pids cgroups are made by cgroup.py; what it preloads, by preload.py.
 """
