@@ -23,9 +23,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..autograded import marker_of, previous_result, write_outputs
+from ..autograded import folder_of, marker_of, previous_result, write_outputs
 from ..course import course_root, get_assignment
 from ..errors import GradersError
+from ..files import remove_partial_writes
 from ..judge.process import JudgeSettings
 from ..result import SubmissionResult, error_result
 from ..sandbox.policy import decide_sandbox
@@ -107,6 +108,7 @@ def autograde_many(*, assignments: list[str], root: Path | None = None, workers:
         run = runs[spec.name] = AutogradeRun(spec.name, spec.max_score)
         run.questions = list(spec.questions)
         for sub in find_submissions(root=root, assignment=spec.name, students=students):
+            remove_partial_writes(folder_of(root=root, student=sub.student, assignment=sub.assignment))  # of a killed run
             prev = None if force else previous_result(root=root, sub=sub, checks=versions[spec.name])
             if prev is not None:
                 kept.append((sub, prev))
