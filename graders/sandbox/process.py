@@ -138,6 +138,10 @@ class WorkerProcess:
             self._cgroup.kill_all()
             self._cgroup.destroy()
             self._cgroup = None
+        self._release()
+
+    def _release(self) -> None:
+        """The judge's ends of a worker that is gone: its socket, its output drain, its clean-ups."""
         try:
             self.sock.close()
         except OSError:

@@ -67,15 +67,7 @@ class ZygoteWorker(WorkerProcess):
             st = z.wait_child(self.pid, timeout=10)
             if st is not None and not self._status:
                 self._status.append(st)
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        if self._drain is not None:
-            self._drain.join(timeout=2)
-        for fn in self._cleanup:
-            fn()  # type: ignore[operator]
-        self._cleanup.clear()
+        self._release()
 
     def exit_description(self) -> str:
         # asked when the connection broke: the exit is on its way through A and B, give it a moment
