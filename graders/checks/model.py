@@ -73,13 +73,24 @@ def _digits() -> tuple[Any, Any]:
 DIGITS_HOLDOUT_SEED = 8_0517  # fixed: the same held-out images for every seed, so the sandbox can leave them out
 
 
+def digits_holdout_rows(n: int) -> tuple[Any, Any]:
+    """digits_holdout as sorted NumPy index arrays: what the sandbox's copy of the digits is made from
+    (graders/sandbox/datasets.py) without importing torch in the process that starts sandboxes."""
+    import numpy as np
+
+    perm = np.random.default_rng(DIGITS_HOLDOUT_SEED).permutation(n)
+    n_test = round(TEST_FRACTION * n)
+    return np.sort(perm[:n_test]), np.sort(perm[n_test:])
+
+
 def digits_holdout(n: int) -> tuple[Any, Any]:
     """(held-out indices, public indices) of scikit-learn's `n` digits: the grader's test images come from
     the held-out fifth only, and the worker's copy of scikit-learn's digits holds the public rows only
     (graders/sandbox/datasets.py), so no test image is readable inside the sandbox."""
-    perm = _permutation(n, DIGITS_HOLDOUT_SEED)
-    n_test = round(TEST_FRACTION * n)
-    return perm[:n_test].sort().values, perm[n_test:].sort().values
+    import torch
+
+    held, public = digits_holdout_rows(n)
+    return torch.from_numpy(held), torch.from_numpy(public)
 
 
 @cache

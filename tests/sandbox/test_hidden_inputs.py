@@ -89,3 +89,12 @@ def test_scikit_learns_digits_in_the_sandbox_hold_no_test_image() -> None:
     # the digits data holds a few duplicate images: a held-out image may equal a public one, nothing more
     assert sum(tuple(flat[i].tolist()) in inside for i in held.tolist()) < 10
     assert torch.equal((data / 16.0).float(), flat[public])
+
+
+def test_the_public_digits_copy_is_made_without_torch(tmp_path: Path) -> None:
+    """The coordinator of `graders autograde` starts sandboxes (the probe, the shared zygote) and so
+    writes the public copy of the digits: that must not cost it an import of torch (~190 MB, ~2 s)."""
+    code = ("import sys; from pathlib import Path; from graders.sandbox.datasets import dataset_binds;"
+            f"binds = dataset_binds(Path({str(tmp_path)!r})); print(len(binds), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout.split()
+    assert out == ["3", "False"] or out == ["0", "False"], out
