@@ -161,9 +161,8 @@ def write_outputs(*, root: Path, sub: Submitted, result: dict[str, Any], data: b
 # ----------------------------------------------------------------------------- reading
 def previous_result(*, root: Path, sub: Submitted, checks: str) -> SubmissionResult | None:
     """The stored result when it was made from this very submission and these checks, else None."""
-    out = folder_of(root=root, student=sub.student, assignment=sub.assignment)
     try:
-        record = json.loads((out / RESULT_FILE).read_text(encoding="utf-8"))
+        record = read_record(root=root, student=sub.student, assignment=sub.assignment)
     except (OSError, ValueError):
         return None
     meta = record.get("autograde", {}) if isinstance(record, dict) else {}

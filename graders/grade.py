@@ -8,7 +8,6 @@ The pytest run itself is the judge's (graders/judge/pytest_run.py).
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence

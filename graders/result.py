@@ -232,4 +232,4 @@ def error_result(assignment: str, student: str, message: str, *, started: float 
     except GradersError:
         pass
     return SubmissionResult(assignment=assignment, student=student, status="error", max_score=max_score, message=message,
-                            duration_s=(time.monotonic() - started) if started else 0.0)
+                            duration_s=(time.monotonic() - started) if started is not None else 0.0)
