@@ -81,7 +81,7 @@ class _LocalPool(_Executor):
         self._env = _single_threaded_env()
         try:
             self._ctx = multiprocessing.get_context("forkserver")
-            self._ctx.set_forkserver_preload(["graders.autograde", "torch", "pytest", "graders.judge.plugin",
+            self._ctx.set_forkserver_preload(["graders.judge.process", "torch", "pytest", "graders.judge.plugin",
                                               *[f"graders.assignments.{a}" for a in assignments]])
         except ValueError:  # pragma: no cover - no forkserver on this platform
             self._ctx = multiprocessing.get_context("spawn")

@@ -103,11 +103,12 @@ def autograde_many(*, assignments: list[str], root: Path | None = None, workers:
     versions = {s.name: checks_version(s) for s in specs}
     to_write: list[tuple[Submitted, SubmissionResult]] = []
     kept: list[tuple[Submitted, SubmissionResult]] = []
+    found = {spec.name: find_submissions(root=root, assignment=spec.name, students=students) for spec in specs}
 
     for spec in specs:
         run = runs[spec.name] = AutogradeRun(spec.name, spec.max_score)
         run.questions = list(spec.questions)
-        for sub in find_submissions(root=root, assignment=spec.name, students=students):
+        for sub in found[spec.name]:
             remove_partial_writes(folder_of(root=root, student=sub.student, assignment=sub.assignment))  # of a killed run
             prev = None if force else previous_result(root=root, sub=sub, checks=versions[spec.name])
             if prev is not None:
@@ -118,7 +119,7 @@ def autograde_many(*, assignments: list[str], root: Path | None = None, workers:
                 continue
             payload = {"assignment": spec.name, "student": sub.student, "path": str(sub.notebook), "device": device,
                        "hidden_seed": seed_of(spec.name, sub.student), "limits": dict(limits) if limits else None, "digest": sub.digest,
-                       "display": str(sub.notebook.relative_to(root)), "filename": f"{spec.name}.ipynb"}
+                       "display": str(sub.notebook.relative_to(root))}
             subs_of[id(payload)] = sub
             payloads.append(payload)
 
@@ -188,7 +189,7 @@ def autograde_many(*, assignments: list[str], root: Path | None = None, workers:
     elapsed = time.monotonic() - started
     for spec in specs:
         run = runs[spec.name]
-        for sub in find_submissions(root=root, assignment=spec.name, students=students):
+        for sub in found[spec.name]:  # in the order they were found (by student)
             res = results.get((spec.name, sub.student))
             if res is not None:
                 run.append(res)

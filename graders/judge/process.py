@@ -115,7 +115,7 @@ class Judge:
                 limits = None
                 if payload.get("limits"):
                     limits = get_assignment(name).limits.with_overrides(**payload["limits"])
-                result = grade_or_record(notebook=payload["data"], name=payload.get("display", payload.get("filename", f"{name}.ipynb")),
+                result = grade_or_record(notebook=payload["data"], name=payload.get("display", f"{name}.ipynb"),
                                          assignment=name, student=payload["student"], device=payload.get("device", "auto"),
                                          launcher=launcher, limits=limits, hidden_seed=payload.get("hidden_seed"))
             except GradersError as exc:
