@@ -34,11 +34,16 @@ class Split:
     y_test: Any  # never leaves the judge
 
 
-def _permutation(n: int, seed: int) -> Any:
+def _numpy_permutation(n: int, seed: int) -> Any:
     import numpy as np
+
+    return np.random.default_rng(seed).permutation(n)
+
+
+def _permutation(n: int, seed: int) -> Any:
     import torch
 
-    return torch.from_numpy(np.random.default_rng(seed).permutation(n))
+    return torch.from_numpy(_numpy_permutation(n, seed))
 
 
 @cache
@@ -78,7 +83,7 @@ def digits_holdout_rows(n: int) -> tuple[Any, Any]:
     (graders/sandbox/datasets.py) without importing torch in the process that starts sandboxes."""
     import numpy as np
 
-    perm = np.random.default_rng(DIGITS_HOLDOUT_SEED).permutation(n)
+    perm = _numpy_permutation(n, DIGITS_HOLDOUT_SEED)
     n_test = round(TEST_FRACTION * n)
     return np.sort(perm[:n_test]), np.sort(perm[n_test:])
 

@@ -24,7 +24,7 @@ def _graders_load(key):
     return sys.modules[key]
 
 _graders_support = _graders_load('_graders_selfcheck_vision')
-_graders_rt, _graders_modules = _graders_support.require('6afbb829d3e6'), _graders_support.modules
+_graders_rt, _graders_modules = _graders_support.require('a97424cc00ce'), _graders_support.modules
 _graders_config = {'assignment': 'vision', 'call_timeout': 60.0}
 # ---- from graders/assignments/vision.py: the public checks of 'device_agnostic' and what they use ----
 CheckFailure = _graders_modules['graders.checks'].CheckFailure
