@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import json
 import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 from ..course import course_root
-from ..errors import CourseError
+from ..errors import CourseError, GradersError
+from ..notebook import read_notebook, source_of
 from . import runtime as _runtime_module
 from .bundle import (FIXTURE, PARAMETRIZED, RUNTIME, RUNTIME_NAMES, SHARED_WITH_KERNEL, Bundle, ModuleSource, fixture_scope,
                      is_fixture_def, loads)
@@ -103,12 +103,10 @@ def ships_trace(notebook: Path) -> bool:
     names imported from torch.nn): only then can a check's call run a forward pass worth tracing. True
     when the notebook cannot be read (the recorder is shipped rather than missed)."""
     try:
-        cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
-        code = "\n".join("".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-                         for c in cells if c.get("cell_type") == "code")
-    except (OSError, ValueError, KeyError, TypeError):
+        nb = read_notebook(notebook)
+    except GradersError:
         return True
-    return bool(_NN_MODULE.search(code))
+    return bool(_NN_MODULE.search("\n".join(source_of(c) for c in nb.cells if c.get("cell_type") == "code")))
 
 
 # `nn.Linear`, `torch.nn.Module`, `nn.modules.Conv2d`; `from torch.nn import Linear` (not `functional as F`)
